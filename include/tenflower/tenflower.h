@@ -1,0 +1,10 @@
+/* tenflower — a deep-learning framework in C. Include this header only. */
+#ifndef TENFLOWER_H
+#define TENFLOWER_H
+
+#include "status.h"
+#include "dtype.h"
+#include "tensor.h"
+#include "ops.h"
+
+#endif

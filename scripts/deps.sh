@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package that tenflower's build, demo, tests and benchmarks need.
+# Idempotent: when everything is present it returns at once without touching apt.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config   # build
+  libomp-dev                                      # OpenMP runtime for clang builds
+  clang libclang-rt-14-dev                        # fuzz targets (libFuzzer), sanitizers
+  libcriterion-dev                                # C tests
+  python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  [[ "$p" == \#* ]] && continue
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "deps.sh: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
