@@ -13,23 +13,33 @@ extern "C" {
 #endif
 
 /* ---- views (share storage with the input; never copy) ---------------------------------- */
+/* Errors: TFW_EVALUE for a NULL tensor or list, TFW_EINDEX for a dim out of range,
+ * TFW_ESHAPE for sizes that do not fit the input (the message names both shapes). */
 /* reshape/view: one entry of shape may be -1. view fails with TFW_ESHAPE when the strides
- * do not allow a view; reshape copies in that case. */
+ * do not allow a view (PyTorch's rule: each run of input dims that the new shape merges
+ * must be contiguous); reshape returns a contiguous copy in that case. */
 TFW_API tfw_tensor *tfw_view(const tfw_tensor *t, int ndim, const int64_t *shape);
 TFW_API tfw_tensor *tfw_reshape(const tfw_tensor *t, int ndim, const int64_t *shape);
 TFW_API tfw_tensor *tfw_transpose(const tfw_tensor *t, int dim0, int dim1);
 TFW_API tfw_tensor *tfw_permute(const tfw_tensor *t, int ndim, const int *dims);
-/* Elements start, start+step, ... < end along dim; start/end clamp like Python slices;
- * step > 0. */
+/* Elements start, start+step, ... < end along dim; start/end clamp like Python slices
+ * (negative values count from the end); step > 0, else TFW_EVALUE. */
 TFW_API tfw_tensor *tfw_slice(const tfw_tensor *t, int dim, int64_t start, int64_t end,
                               int64_t step);
+/* start may be negative (from the end); start + length <= size, else TFW_EINDEX. */
 TFW_API tfw_tensor *tfw_narrow(const tfw_tensor *t, int dim, int64_t start, int64_t length);
-TFW_API tfw_tensor *tfw_select(const tfw_tensor *t, int dim, int64_t index); /* drops dim */
-TFW_API tfw_tensor *tfw_expand(const tfw_tensor *t, int ndim, const int64_t *shape); /* -1 keeps */
-TFW_API tfw_tensor *tfw_squeeze(const tfw_tensor *t, int dim); /* dim must have size 1 */
+/* Drops dim; index may be negative; out of range is TFW_EINDEX. */
+TFW_API tfw_tensor *tfw_select(const tfw_tensor *t, int dim, int64_t index);
+/* -1 keeps a size; only size-1 dims expand (stride 0); new leading dims may be added. */
+TFW_API tfw_tensor *tfw_expand(const tfw_tensor *t, int ndim, const int64_t *shape);
+/* Drops dim if its size is 1; otherwise returns an unchanged view (like PyTorch). */
+TFW_API tfw_tensor *tfw_squeeze(const tfw_tensor *t, int dim);
 TFW_API tfw_tensor *tfw_squeeze_all(const tfw_tensor *t);
 TFW_API tfw_tensor *tfw_unsqueeze(const tfw_tensor *t, int dim);
+/* Merges dims start_dim..end_dim; a view when the strides allow, else a copy (composite of
+ * tfw_reshape, not a registry entry). A 0-d tensor gives shape [1]. */
 TFW_API tfw_tensor *tfw_flatten(const tfw_tensor *t, int start_dim, int end_dim);
+/* Splits dim into sizes (n >= 1, one entry may be -1; the product must equal the size). */
 TFW_API tfw_tensor *tfw_unflatten(const tfw_tensor *t, int dim, int n, const int64_t *sizes);
 
 /* ---- elementwise ------------------------------------------------------------------------- */
@@ -124,11 +134,16 @@ TFW_API tfw_tensor *tfw_cumprod(const tfw_tensor *t, int dim);
 TFW_API tfw_tensor *tfw_softmax(const tfw_tensor *t, int dim);
 TFW_API tfw_tensor *tfw_log_softmax(const tfw_tensor *t, int dim);
 
-/* ---- shape ops ---------------------------------------------------------------------------- */
+/* ---- shape ops (results are new contiguous tensors) ---------------------------------------- */
+/* Any number n >= 1 of tensors; dtypes promote like PyTorch. cat: all sizes but dim must
+ * match (TFW_ESHAPE names the tensor); 1-d empty tensors are skipped. stack: equal shapes,
+ * new dim in [-ndim-1, ndim]. */
 TFW_API tfw_tensor *tfw_cat(int n, tfw_tensor *const *ts, int dim);
 TFW_API tfw_tensor *tfw_stack(int n, tfw_tensor *const *ts, int dim);
-/* split into pieces of split_size (the last may be smaller) / into n chunks; the pieces are
- * views. *out receives an array of *count tensors, freed with tfw_tensor_list_free(). */
+/* split into pieces of split_size (the last may be smaller) / into chunks of
+ * ceil(size / chunks) (so fewer than chunks pieces may come back, like torch.chunk); the
+ * pieces are views (composites of tfw_narrow). *out receives an array of *count tensors,
+ * freed with tfw_tensor_list_free(); on error *out is NULL and *count 0. */
 TFW_API tfw_status tfw_split(const tfw_tensor *t, int64_t split_size, int dim, tfw_tensor ***out,
                              int *count);
 TFW_API tfw_status tfw_chunk(const tfw_tensor *t, int chunks, int dim, tfw_tensor ***out,
@@ -139,32 +154,53 @@ typedef enum tfw_pad_mode {
   TFW_PAD_REFLECT,
   TFW_PAD_REPLICATE
 } tfw_pad_mode;
-/* pads: 2*npairs entries, (before, after) for the last dim first, as torch.nn.functional.pad. */
+/* pads: 2*npairs entries (npairs <= ndim), (before, after) for the last dim first, as
+ * torch.nn.functional.pad. Negative pads crop (constant mode only). Reflect needs every pad
+ * < the dim's size and replicate a non-empty dim, else TFW_EVALUE. */
 TFW_API tfw_tensor *tfw_pad(const tfw_tensor *t, int npairs, const int64_t *pads,
                             tfw_pad_mode mode, double value);
 TFW_API tfw_tensor *tfw_flip(const tfw_tensor *t, int ndims, const int *dims);
-TFW_API tfw_tensor *tfw_roll(const tfw_tensor *t, int64_t shift, int dim);
+TFW_API tfw_tensor *tfw_roll(const tfw_tensor *t, int64_t shift, int dim); /* out[i+shift] = t[i] */
 TFW_API tfw_tensor *tfw_repeat(const tfw_tensor *t, int n, const int64_t *repeats); /* torch.Tensor.repeat */
 TFW_API tfw_tensor *tfw_tile(const tfw_tensor *t, int n, const int64_t *reps);      /* torch.tile */
+/* On the last two dims (batched over the others; ndim >= 2): tril keeps j <= i + diagonal,
+ * triu keeps j >= i + diagonal, and zeros the rest. */
 TFW_API tfw_tensor *tfw_tril(const tfw_tensor *t, int64_t diagonal);
 TFW_API tfw_tensor *tfw_triu(const tfw_tensor *t, int64_t diagonal);
 
-/* ---- indexing (index tensors are int64 or int32; negative indices count from the end) ---- */
+/* ---- indexing ------------------------------------------------------------------------------
+ * Index tensors are int64 or int32 (else TFW_EDTYPE). Index VALUES must lie in [0, size) of the
+ * indexed dimension, as in PyTorch's gather/scatter/index_select: a negative or too large value
+ * is TFW_EINDEX naming the value and its position, checked before anything is written. dim may
+ * be negative. Shapes follow PyTorch (TFW_ESHAPE otherwise). scatter/scatter_add/index_add are
+ * functional: they return a modified copy of t; src is cast to t's dtype. */
+/* index: 0-d or 1-d; out = t with size index.numel() at dim. */
 TFW_API tfw_tensor *tfw_index_select(const tfw_tensor *t, int dim, const tfw_tensor *index);
+/* index has t's ndim and index.size(d) <= t.size(d) for d != dim; out has index's shape. */
 TFW_API tfw_tensor *tfw_gather(const tfw_tensor *t, int dim, const tfw_tensor *index);
+/* Repeated indices: the last src value in index order wins. index.size(d) <= src.size(d) for
+ * every d and <= t.size(d) for d != dim. */
 TFW_API tfw_tensor *tfw_scatter(const tfw_tensor *t, int dim, const tfw_tensor *index,
                                 const tfw_tensor *src);
+/* Sums in index order: bit-identical for any thread count. bool adds are logical or. */
 TFW_API tfw_tensor *tfw_scatter_add(const tfw_tensor *t, int dim, const tfw_tensor *index,
                                     const tfw_tensor *src);
+/* index: 0-d or 1-d of n entries; src = t's shape with size n at dim. */
 TFW_API tfw_tensor *tfw_index_add(const tfw_tensor *t, int dim, const tfw_tensor *index,
                                   const tfw_tensor *src);
+/* t and index have the same ndim and broadcast on the dims other than dim. */
 TFW_API tfw_tensor *tfw_take_along_dim(const tfw_tensor *t, const tfw_tensor *index, int dim);
-TFW_API tfw_tensor *tfw_masked_select(const tfw_tensor *t, const tfw_tensor *mask); /* 1-d */
-TFW_API tfw_tensor *tfw_nonzero(const tfw_tensor *t); /* int64 [count, ndim] */
-/* Stable sort along dim. */
+/* mask: bool, broadcast with t; 1-d result in row-major order of the broadcast shape. */
+TFW_API tfw_tensor *tfw_masked_select(const tfw_tensor *t, const tfw_tensor *mask);
+TFW_API tfw_tensor *tfw_nonzero(const tfw_tensor *t); /* int64 [count, ndim]; NaN is nonzero */
+/* Stable sort along dim (equal elements keep their order, also when descending); NaN sorts
+ * as the largest value; -0.0 and 0.0 are equal. values/indices (int64) may each be NULL. */
 TFW_API tfw_status tfw_sort(const tfw_tensor *t, int dim, bool descending, tfw_tensor **values,
                             tfw_tensor **indices);
-TFW_API tfw_tensor *tfw_argsort(const tfw_tensor *t, int dim, bool descending);
+TFW_API tfw_tensor *tfw_argsort(const tfw_tensor *t, int dim, bool descending); /* stable */
+/* The k largest (or smallest) along dim, 0 <= k <= size (else TFW_EINDEX); NaN is the largest;
+ * among equal values the lower index comes first. sorted: best first; otherwise the same k
+ * elements in ascending index order. values/indices (int64) may each be NULL. */
 TFW_API tfw_status tfw_topk(const tfw_tensor *t, int64_t k, int dim, bool largest, bool sorted,
                             tfw_tensor **values, tfw_tensor **indices);
 

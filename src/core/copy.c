@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "core/iter.h"
+#include "cpu/convert.h"
 
 /* ---- typed loads/stores ------------------------------------------------------------ */
 #define LD_F32(p) ((double)*(const float *)(p))
@@ -146,6 +147,14 @@ static void copy_same(int64_t n, char **p, const int64_t *s, void *ctx) {
 
 static void cast_loop(int64_t n, char **p, const int64_t *s, void *ctx) {
   cast_fn fn = *(cast_fn *)ctx;
+  /* contiguous f32 <-> f16/bf16 runs take the vectorised converters */
+  if (s[0] == (fn == cast_F32_F16 || fn == cast_F32_BF16 ? 2 : 4) &&
+      s[1] == (fn == cast_F32_F16 || fn == cast_F32_BF16 ? 4 : 2)) {
+    if (fn == cast_F32_F16) return tfw__f32_to_f16_n((const float *)p[1], (uint16_t *)p[0], n);
+    if (fn == cast_F32_BF16) return tfw__f32_to_bf16_n((const float *)p[1], (uint16_t *)p[0], n);
+    if (fn == cast_F16_F32) return tfw__f16_to_f32_n((const uint16_t *)p[1], (float *)p[0], n);
+    if (fn == cast_BF16_F32) return tfw__bf16_to_f32_n((const uint16_t *)p[1], (float *)p[0], n);
+  }
   fn(n, p, s, NULL);
 }
 
@@ -207,33 +216,4 @@ tfw_status tfw_copy_(tfw_tensor *dst, const tfw_tensor *src) {
     return s;
   }
   return tfw__copy_cast(dst, src);
-}
-
-tfw_tensor *tfw_contiguous(const tfw_tensor *t) {
-  if (tfw__check_tensor("contiguous", "t", t)) return NULL;
-  return tfw__as_contiguous(t, t->dtype);
-}
-
-tfw_tensor *tfw_clone(const tfw_tensor *t) {
-  if (tfw__check_tensor("clone", "t", t)) return NULL;
-  tfw_tensor *o = tfw__tensor_new("clone", t->dtype, t->ndim, t->shape);
-  if (o && tfw__copy_cast(o, t)) {
-    tfw_release(o);
-    return NULL;
-  }
-  return o;
-}
-
-tfw_tensor *tfw_to_dtype(const tfw_tensor *t, tfw_dtype dt) {
-  if (tfw__check_tensor("to_dtype", "t", t)) return NULL;
-  if (!tfw_dtype_is_valid(dt)) {
-    tfw__error(TFW_EDTYPE, "to_dtype: invalid dtype %d", (int)dt);
-    return NULL;
-  }
-  tfw_tensor *o = tfw__tensor_new("to_dtype", dt, t->ndim, t->shape);
-  if (o && tfw__copy_cast(o, t)) {
-    tfw_release(o);
-    return NULL;
-  }
-  return o;
 }

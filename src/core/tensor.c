@@ -1,5 +1,4 @@
 /* Tensor and storage lifetime, inspection, and the creation functions. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -260,28 +259,6 @@ tfw_tensor *tfw_empty(tfw_dtype dt, int ndim, const int64_t *shape) {
   return tfw__tensor_new("empty", dt, ndim, shape);
 }
 
-static tfw_tensor *filled(const char *op, tfw_dtype dt, int ndim, const int64_t *shape, double v) {
-  tfw_tensor *t = tfw__tensor_new(op, dt, ndim, shape);
-  if (t && tfw_fill_(t, v) != TFW_OK) {
-    tfw_release(t);
-    return NULL;
-  }
-  return t;
-}
-
-tfw_tensor *tfw_zeros(tfw_dtype dt, int ndim, const int64_t *shape) {
-  tfw_tensor *t = tfw__tensor_new("zeros", dt, ndim, shape);
-  if (t) memset(t->storage->data, 0, t->storage->nbytes); /* all dtypes: zero bits == 0 */
-  return t;
-}
-tfw_tensor *tfw_ones(tfw_dtype dt, int ndim, const int64_t *shape) {
-  return filled("ones", dt, ndim, shape, 1.0);
-}
-tfw_tensor *tfw_full(tfw_dtype dt, int ndim, const int64_t *shape, double value) {
-  return filled("full", dt, ndim, shape, value);
-}
-tfw_tensor *tfw_scalar(tfw_dtype dt, double value) { return filled("scalar", dt, 0, NULL, value); }
-
 tfw_tensor *tfw_zeros_like(const tfw_tensor *t) {
   if (tfw__check_tensor("zeros_like", "t", t)) return NULL;
   return tfw_zeros(t->dtype, t->ndim, t->shape);
@@ -293,65 +270,6 @@ tfw_tensor *tfw_ones_like(const tfw_tensor *t) {
 tfw_tensor *tfw_full_like(const tfw_tensor *t, double value) {
   if (tfw__check_tensor("full_like", "t", t)) return NULL;
   return tfw_full(t->dtype, t->ndim, t->shape, value);
-}
-
-tfw_tensor *tfw_arange(double start, double end, double step, tfw_dtype dt) {
-  if (!isfinite(start) || !isfinite(end) || !isfinite(step)) {
-    tfw__error(TFW_EVALUE, "arange: start, end and step must be finite (got %g, %g, %g)", start,
-               end, step);
-    return NULL;
-  }
-  if (step == 0) {
-    tfw__error(TFW_EVALUE, "arange: step must be nonzero");
-    return NULL;
-  }
-  if ((end - start) / step < 0) {
-    tfw__error(TFW_EVALUE, "arange: step %g goes the wrong way from %g to %g", step, start, end);
-    return NULL;
-  }
-  double len = ceil((end - start) / step);
-  if (len > 9.0e15) {
-    tfw__error(TFW_ESHAPE, "arange: %g elements is too many", len);
-    return NULL;
-  }
-  int64_t n = (int64_t)len;
-  tfw_tensor *t = tfw__tensor_new("arange", dt, 1, &n);
-  if (!t) return NULL;
-  char *p = tfw__data(t);
-  size_t es = tfw_dtype_size(dt);
-  for (int64_t i = 0; i < n; i++) tfw__store_f64(p + i * (int64_t)es, dt, start + (double)i * step);
-  return t;
-}
-
-tfw_tensor *tfw_linspace(double start, double end, int64_t steps, tfw_dtype dt) {
-  if (steps < 0) {
-    tfw__error(TFW_EVALUE, "linspace: steps must be >= 0, got %lld", (long long)steps);
-    return NULL;
-  }
-  tfw_tensor *t = tfw__tensor_new("linspace", dt, 1, &steps);
-  if (!t) return NULL;
-  char *p = tfw__data(t);
-  size_t es = tfw_dtype_size(dt);
-  double step = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
-  /* Like PyTorch: the first half counts up from start, the second half down from end, so
-   * both endpoints are exact. */
-  int64_t half = steps / 2;
-  for (int64_t i = 0; i < steps; i++) {
-    double v = i < half ? start + step * (double)i : end - step * (double)(steps - 1 - i);
-    tfw__store_f64(p + i * (int64_t)es, dt, v);
-  }
-  return t;
-}
-
-tfw_tensor *tfw_eye(int64_t n, int64_t m, tfw_dtype dt) {
-  int64_t shape[2] = {n, m};
-  tfw_tensor *t = tfw__tensor_new("eye", dt, 2, shape);
-  if (!t) return NULL;
-  memset(t->storage->data, 0, t->storage->nbytes);
-  size_t es = tfw_dtype_size(dt);
-  for (int64_t i = 0; i < n && i < m; i++)
-    tfw__store_f64(tfw__data(t) + (i * m + i) * (int64_t)es, dt, 1.0);
-  return t;
 }
 
 tfw_tensor *tfw_from_data(tfw_dtype dt, int ndim, const int64_t *shape, const void *data) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "core/cpu.h"
 
 Test(core, creation_values) {
   int64_t s[2] = {2, 3};
@@ -113,7 +114,7 @@ Test(core, f16_conversions_exact) {
       cr_assert_eq(tfw_f32_to_f16(f), h, "round trip h=%04x", h);
     }
   }
-  if (__builtin_cpu_supports("f16c")) {
+  if (tfw__cpu()->f16c) {
     /* every float of a dense sweep, including the f16 subnormal range, against F16C */
     uint64_t st = 1;
     for (int i = 0; i < 2000000; i++) {
