@@ -88,8 +88,10 @@ TFW_API tfw_status tfw_copy_(tfw_tensor *dst, const tfw_tensor *src);
 TFW_API tfw_status tfw_fill_(tfw_tensor *dst, double value);
 
 /* ---- printing and comparison ----------------------------------------------------------- */
-/* NumPy-style text, e.g. "tensor([[1., 2.],\n        [3., 4.]], dtype=float32)". The
- * returned string is owned by the caller: free it with tfw_string_free(). */
+/* PyTorch-style text, e.g. "tensor([[1.5000, 2.0000],\n        [3.0000, 4.0000]])": a dtype
+ * suffix (", dtype=float64") for every dtype but float32, int64 and bool; integral float
+ * values print as "1."; more than 1000 elements are summarised with "...". The returned
+ * string is owned by the caller: free it with tfw_string_free(). */
 TFW_API char *tfw_tensor_format(const tfw_tensor *t);
 TFW_API void tfw_string_free(char *s);
 TFW_API tfw_status tfw_print(const tfw_tensor *t); /* to stdout */

@@ -4,6 +4,7 @@
  * exist (so the loops vectorise) and libm otherwise. */
 #include <math.h>
 
+#include "cpu/vmath.h"
 #include "ops/elementwise.h"
 
 #define DEF_F(NAME, T, EXPR)                                                          \
@@ -30,17 +31,17 @@ DEF_F(sqrt_f32, float, sqrtf(x))
 DEF_F(sqrt_f64, double, sqrt(x))
 DEF_F(rsqrt_f32, float, 1.0f / sqrtf(x))
 DEF_F(rsqrt_f64, double, 1.0 / sqrt(x))
-DEF_F(exp_f32, float, expf(x))
+DEF_F(exp_f32, float, tfw__expf(x))
 DEF_F(exp_f64, double, exp(x))
 DEF_F(exp2_f32, float, exp2f(x))
 DEF_F(exp2_f64, double, exp2(x))
-DEF_F(log_f32, float, logf(x))
+DEF_F(log_f32, float, tfw__logf(x))
 DEF_F(log_f64, double, log(x))
 DEF_F(log2_f32, float, log2f(x))
 DEF_F(log2_f64, double, log2(x))
-DEF_F(log1p_f32, float, log1pf(x))
+DEF_F(log1p_f32, float, tfw__log1pf(x))
 DEF_F(log1p_f64, double, log1p(x))
-DEF_F(expm1_f32, float, expm1f(x))
+DEF_F(expm1_f32, float, tfw__expm1f(x))
 DEF_F(expm1_f64, double, expm1(x))
 DEF_F(sin_f32, float, sinf(x))
 DEF_F(sin_f64, double, sin(x))
@@ -48,13 +49,13 @@ DEF_F(cos_f32, float, cosf(x))
 DEF_F(cos_f64, double, cos(x))
 DEF_F(tan_f32, float, tanf(x))
 DEF_F(tan_f64, double, tan(x))
-DEF_F(tanh_f32, float, tanhf(x))
+DEF_F(tanh_f32, float, tfw__tanhf(x))
 DEF_F(tanh_f64, double, tanh(x))
-DEF_F(sigmoid_f32, float, 1.0f / (1.0f + expf(-x)))
+DEF_F(sigmoid_f32, float, tfw__sigmoidf(x))
 DEF_F(sigmoid_f64, double, 1.0 / (1.0 + exp(-x)))
-DEF_F(erf_f32, float, erff(x))
+DEF_F(erf_f32, float, tfw__erff(x))
 DEF_F(erf_f64, double, erf(x))
-DEF_F(gelu_f32, float, 0.5f * x * (1.0f + erff(x * (float)SQRT1_2)))
+DEF_F(gelu_f32, float, tfw__geluf(x))
 DEF_F(gelu_f64, double, 0.5 * x * (1.0 + erf(x * SQRT1_2)))
 
 #define SEL(OP)                                        \
