@@ -56,6 +56,7 @@ tfw_tensor *tfw__tensor_view(const tfw_tensor *base, int ndim, const int64_t *sh
                              const int64_t *strides, int64_t offset);
 /* Contiguous strides for shape. */
 void tfw__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Product of the dims; -1 if it overflows int64 (only possible for unvalidated shapes). */
 int64_t tfw__numel(int ndim, const int64_t *shape);
 static inline char *tfw__data(const tfw_tensor *t) {
   return (char *)t->storage->data + t->offset * (int64_t)tfw_dtype_size(t->dtype);

@@ -40,6 +40,18 @@ void tfw__iter_init(tfw__iter *it, int nops, const tfw_tensor *const *ops, int n
                     const int64_t *shape) {
   TFW_ASSERT(nops <= TFW__ITER_MAX_OPS && ndim <= TFW_MAX_DIMS);
   it->nops = nops;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) { /* nothing to visit; strides may be meaningless */
+      it->ndim = 1;
+      it->numel = 0;
+      it->shape[0] = 0;
+      for (int k = 0; k < nops; k++) {
+        it->base[k] = tfw__data(ops[k]);
+        it->strides[k][0] = 0;
+      }
+      return;
+    }
+  }
   int64_t st[TFW__ITER_MAX_OPS][TFW_MAX_DIMS];
   for (int k = 0; k < nops; k++) {
     const tfw_tensor *t = ops[k];

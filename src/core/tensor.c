@@ -9,15 +9,20 @@ const char *tfw_version(void) { return TFW_VERSION_STRING_GEN; }
 
 int64_t tfw__numel(int ndim, const int64_t *shape) {
   int64_t n = 1;
-  for (int i = 0; i < ndim; i++) n *= shape[i];
-  return n;
+  bool overflow = false;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) return 0;
+    if (__builtin_mul_overflow(n, shape[i], &n)) overflow = true;
+  }
+  return overflow ? -1 : n;
 }
 
 void tfw__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; i--) {
     strides[i] = s;
-    s *= shape[i] > 1 ? shape[i] : 1;
+    /* can only overflow for tensors with a zero-size dim, whose strides are never used */
+    if (__builtin_mul_overflow(s, shape[i] > 1 ? shape[i] : 1, &s)) s = 1;
   }
 }
 

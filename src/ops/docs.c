@@ -45,14 +45,23 @@ static bool accepts(const tfw__op_def *op, tfw_dtype dt) {
     ok = tfw__op_run_multi(&c, out) == TFW_OK;
     for (int k = 0; ok && k < op->n_out; k++) tfw_release(out[k]);
   } else {
-    tfw_tensor *cast = tfw_to_dtype(c.in[0], dt);
-    if (cast) {
-      c.in[0] = cast;
+    /* cast every input that has input 0's dtype (both operands of a binary op, but not
+     * the index tensor of gather) */
+    tfw_tensor *cast[TFW__MAX_IN] = {NULL};
+    tfw_dtype orig = c.in[0]->dtype;
+    bool made = true;
+    for (int k = 0; k < c.n_in; k++) {
+      if (c.in[k]->dtype != orig) continue;
+      cast[k] = tfw_to_dtype(c.in[k], dt);
+      if (!cast[k]) made = false;
+      else c.in[k] = cast[k];
+    }
+    if (made) {
       tfw_tensor *out[TFW__MAX_OUT];
       ok = tfw__op_run_multi(&c, out) == TFW_OK;
       for (int k = 0; ok && k < op->n_out; k++) tfw_release(out[k]);
-      tfw_release(cast);
     }
+    for (int k = 0; k < c.n_in; k++) tfw_release(cast[k]);
   }
   tfw__samples_free(calls, n);
   tfw_clear_error();
@@ -64,7 +73,7 @@ char *tfw__ops_markdown(void) {
   put(&s, "# Op coverage\n\n");
   put(&s, "Generated from `src/ops/ops.def` by `make docs` (`tfw_gen_docs`); a test fails when "
           "this file is stale. Dtype columns are measured: the op's first registry sample is run "
-          "with its first input cast to that dtype (yes = accepted, - = rejected with "
+          "with its inputs of the first input's dtype cast to that dtype (yes = accepted, - = rejected with "
           "TFW_EDTYPE). f16/bf16 compute in f32 on the CPU.\n\n");
   put(&s, "Backward, double backward and forward mode arrive with the autograd issue; the "
           "`diff` column marks the ops that will be differentiable. The CUDA column fills in "

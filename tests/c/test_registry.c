@@ -133,6 +133,7 @@ Test(registry, docs_ops_md_is_current) {
   char *md = tfw__ops_markdown();
   cr_assert(md);
   FILE *f = fopen(TFW_SOURCE_DIR "/docs/ops.md", "rb");
+  if (!f) free(md);
   cr_assert(f, "docs/ops.md is missing: run `make docs`");
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
