@@ -40,7 +40,7 @@ test-all: build
 check: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTFW_SANITIZE=ON -DTFW_BUILD_BENCH=OFF
 	cmake --build build-asan -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build-asan -L fast --output-on-failure -j 2
 
 bench: build
@@ -49,7 +49,7 @@ bench: build
 fuzz: deps
 	CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTFW_FUZZ=ON \
 	  -DTFW_BUILD_TESTS=OFF -DTFW_BUILD_BENCH=OFF -DTFW_BUILD_EXAMPLES=OFF
-	cmake --build build-fuzz -j $(JOBS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
 	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 install: build

@@ -118,6 +118,9 @@ typedef struct tfw_memory_stats {
 TFW_API void tfw_memory_stats_get(tfw_memory_stats *out);
 TFW_API void tfw_memory_reset_peak(void);
 TFW_API void tfw_memory_empty_cache(void); /* returns cached blocks to the system */
+/* Caps the bytes of live tensor storage: an allocation that would exceed it fails with
+ * TFW_ENOMEM. bytes <= 0 removes the cap (the default). For embedders and fuzzing. */
+TFW_API void tfw_memory_set_limit(int64_t bytes);
 /* Test hook: the Nth allocation from now (1-based) fails with TFW_ENOMEM; 0 disables.
  * With persist, every allocation from the Nth on fails. */
 TFW_API void tfw_memory_fail_at(int64_t n, bool persist);

@@ -28,6 +28,7 @@ static tfw_memory_stats g_stats;
 static int64_t g_fail_countdown; /* 0: off */
 static bool g_fail_persist;
 static int g_trace = -1;
+static int64_t g_limit = INT64_MAX; /* tfw_memory_set_limit */
 
 static bool should_fail(void) {
   bool fail = false;
@@ -94,6 +95,10 @@ void *tfw__storage_alloc(size_t nbytes) {
   int cls = size_class(nbytes, &rounded);
   if (cls < 0 || rounded > (size_t)INT64_MAX / 2) return NULL;
   if (should_fail()) return NULL;
+  pthread_mutex_lock(&g_lock);
+  bool over = g_stats.live_bytes + (int64_t)rounded > g_limit;
+  pthread_mutex_unlock(&g_lock);
+  if (over) return NULL;
   void *p = NULL;
   pthread_mutex_lock(&g_lock);
   if (g_free[cls]) {
@@ -167,6 +172,12 @@ void tfw_memory_stats_get(tfw_memory_stats *out) {
   if (!out) return;
   pthread_mutex_lock(&g_lock);
   *out = g_stats;
+  pthread_mutex_unlock(&g_lock);
+}
+
+void tfw_memory_set_limit(int64_t bytes) {
+  pthread_mutex_lock(&g_lock);
+  g_limit = bytes > 0 ? bytes : INT64_MAX;
   pthread_mutex_unlock(&g_lock);
 }
 

@@ -11,6 +11,17 @@
 
 #include "tenflower/tenflower.h"
 
+/* ---- multiversioned hot loops ---------------------------------------------------------- */
+/* Compiles a function for AVX-512 (x86-64-v4), AVX2 (v3) and baseline x86-64 and picks one
+ * at load time, so a baseline build still runs wide vectors. Only on gcc: clang 14 gives
+ * static clones in different files colliding resolver symbols, so clang builds (fuzzing,
+ * tidy) use the baseline code. Use on static functions. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TFW_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TFW_CLONES
+#endif
+
 /* ---- invariants (on in release builds too: they guard what no input can break) ---- */
 void tfw__assert_fail(const char *expr, const char *file, int line);
 #define TFW_ASSERT(x) ((x) ? (void)0 : tfw__assert_fail(#x, __FILE__, __LINE__))

@@ -13,7 +13,7 @@
 #include "core/cpu.h"
 #include "cpu/convert.h"
 
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define CLONES TFW_CLONES
 
 __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *s, uint16_t *d, int64_t n) {
   int64_t i = 0;
@@ -54,7 +54,9 @@ void tfw__f16_to_f32_n(const uint16_t *src, float *dst, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] = tfw_f16_to_f32(src[i]);
 }
 
-CLONES void tfw__f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n) {
+/* target_clones on static functions only: clang 14 does not emit the resolver for
+ * external multiversioned definitions. */
+CLONES static void f32_to_bf16_loop(const float *src, uint16_t *dst, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     uint32_t u;
     memcpy(&u, &src[i], 4);
@@ -64,9 +66,12 @@ CLONES void tfw__f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n) {
   }
 }
 
-CLONES void tfw__bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n) {
+CLONES static void bf16_to_f32_loop(const uint16_t *src, float *dst, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     uint32_t u = (uint32_t)src[i] << 16;
     memcpy(&dst[i], &u, 4);
   }
 }
+
+void tfw__f32_to_bf16_n(const float *src, uint16_t *dst, int64_t n) { f32_to_bf16_loop(src, dst, n); }
+void tfw__bf16_to_f32_n(const uint16_t *src, float *dst, int64_t n) { bf16_to_f32_loop(src, dst, n); }

@@ -28,6 +28,6 @@ tfw_dtype tfw__result_type(int n, const tfw_tensor *const *ts);
 bool tfw__ew_has_zero(const tfw_tensor *t);
 
 /* The hot loops are compiled three times and the best is picked at load time. */
-#define TFW__CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TFW__CLONES TFW_CLONES
 
 #endif

@@ -24,7 +24,7 @@
 /* Typed loops are generated for every dtype and not all are used; clang refuses
  * `unused` together with target_clones, so silence the warning for the file instead. */
 #pragma GCC diagnostic ignored "-Wunused-function"
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define HOT TFW_CLONES
 #define MAYBE_UNUSED __attribute__((unused))
 #define UNUSED(x) (void)(x)
 

@@ -11,7 +11,7 @@
 #include "ops/reduce.h"
 #include "ops/samples.h"
 
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define HOT TFW_CLONES
 #define SCAN_BLOCK 256
 
 tfw_status tfw__infer_scan(const tfw__call *c, tfw__meta *out) {

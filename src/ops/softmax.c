@@ -15,9 +15,11 @@
 #include "ops/reduce.h"
 #include "ops/samples.h"
 
-#define HOT \
-  __attribute__((optimize("fp-contract=fast"), \
-                 target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#if defined(__clang__)
+#define HOT
+#else
+#define HOT __attribute__((optimize("fp-contract=fast"))) TFW_CLONES
+#endif
 #define SM_BLOCK 256
 
 /* exp(x) in f32: x = k ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), a degree-6

@@ -262,6 +262,20 @@ Test(core, out_of_memory_loop) {
   th_expect_no_leaks();
 }
 
+Test(core, memory_limit) {
+  int64_t s[1] = {1 << 20};
+  tfw_memory_set_limit(1 << 20);
+  th_expect_error(tfw_zeros(TFW_DTYPE_F32, 1, s) ? TFW_OK : tfw_last_status(), TFW_ENOMEM,
+                  "out of memory allocating 4194304 bytes", "over the limit");
+  tfw_tensor *small = tfw_zeros(TFW_DTYPE_F32, 1, (int64_t[]){1000});
+  cr_assert(small != NULL);
+  tfw_memory_set_limit(0);
+  tfw_tensor *big = tfw_zeros(TFW_DTYPE_F32, 1, s);
+  cr_assert(big != NULL);
+  tfw_release(small), tfw_release(big);
+  th_expect_no_leaks();
+}
+
 Test(core, threads_setting) {
   tfw_set_num_threads(3);
   cr_assert_eq(tfw_get_num_threads(), 3);

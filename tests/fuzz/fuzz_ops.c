@@ -23,6 +23,7 @@ static uint64_t take(rd *r, int bytes) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  tfw_memory_set_limit((int64_t)256 << 20); /* large outputs must fail cleanly, not page */
   rd r = {data, size};
   const tfw__op_def *op = &tfw__ops[take(&r, 1) % TFW__OP_COUNT];
   int n_in = op->n_in >= 0 ? op->n_in : (int)(take(&r, 1) % 4);

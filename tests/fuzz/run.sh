@@ -15,7 +15,7 @@ for bin in "$build"/fuzz_*; do
   mkdir -p "$work" "$here/corpus/$name"
   cp -n "$here/corpus/$name"/* "$work"/ 2>/dev/null || true
   echo "== $name: ${secs}s"
-  if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  if ! ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$here/crashes/$name-" "$work" > "$work.log" 2>&1; then
     echo "   CRASH: see $work.log and tests/fuzz/crashes/"
     tail -30 "$work.log"

@@ -1,0 +1,108 @@
+/* AVX2+FMA GEMM micro-kernels (see gemm.c). 16 ymm registers: MV=2 vectors of A per k and
+ * NR=6 broadcast columns give 12 accumulators + 2 A + 1 broadcast = 15 registers.
+ * f32: 16x6, f64: 8x6. Reference loop: the generic kernels in gemm.c. */
+#include <immintrin.h>
+
+#include "cpu/gemm_kernels.h"
+
+#define TFW__AVX2 __attribute__((target("avx2,fma")))
+
+enum { S2_MV = 2, S2_NR = 6, D2_MV = 2, D2_NR = 6 };
+
+static TFW__AVX2 void sgemm_ukr_avx2(int64_t kc, const float *restrict a,
+                                     const float *restrict b, float *restrict c, int64_t ldc,
+                                     float alpha, float beta) {
+  __m256 acc[S2_MV][S2_NR];
+#pragma GCC unroll 8
+  for (int j = 0; j < S2_NR; j++)
+#pragma GCC unroll 2
+    for (int v = 0; v < S2_MV; v++) acc[v][j] = _mm256_setzero_ps();
+#pragma GCC unroll 8
+  for (int j = 0; j < S2_NR; j++) _mm_prefetch((const char *)(c + j * ldc), _MM_HINT_T0);
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; k++) {
+    __m256 av[S2_MV];
+#pragma GCC unroll 2
+    for (int v = 0; v < S2_MV; v++) av[v] = _mm256_load_ps(a + 8 * v);
+    _mm_prefetch((const char *)(a + 8 * S2_MV * 8), _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int j = 0; j < S2_NR; j++) {
+      __m256 bj = _mm256_broadcast_ss(b + j);
+#pragma GCC unroll 2
+      for (int v = 0; v < S2_MV; v++) acc[v][j] = _mm256_fmadd_ps(av[v], bj, acc[v][j]);
+    }
+    a += 8 * S2_MV;
+    b += S2_NR;
+  }
+
+  const __m256 va = _mm256_set1_ps(alpha);
+  if (beta == 0.0f) {
+#pragma GCC unroll 8
+    for (int j = 0; j < S2_NR; j++)
+#pragma GCC unroll 2
+      for (int v = 0; v < S2_MV; v++)
+        _mm256_storeu_ps(c + j * ldc + 8 * v, _mm256_mul_ps(va, acc[v][j]));
+  } else {
+    const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 8
+    for (int j = 0; j < S2_NR; j++)
+#pragma GCC unroll 2
+      for (int v = 0; v < S2_MV; v++) {
+        float *cp = c + j * ldc + 8 * v;
+        __m256 t = _mm256_mul_ps(va, acc[v][j]);
+        _mm256_storeu_ps(cp, _mm256_fmadd_ps(vb, _mm256_loadu_ps(cp), t));
+      }
+  }
+}
+
+const tfw__sgemm_ukr tfw__sgemm_ukr_avx2 = {8 * S2_MV, S2_NR, sgemm_ukr_avx2, "avx2 16x6"};
+
+static TFW__AVX2 void dgemm_ukr_avx2(int64_t kc, const double *restrict a,
+                                     const double *restrict b, double *restrict c, int64_t ldc,
+                                     double alpha, double beta) {
+  __m256d acc[D2_MV][D2_NR];
+#pragma GCC unroll 8
+  for (int j = 0; j < D2_NR; j++)
+#pragma GCC unroll 2
+    for (int v = 0; v < D2_MV; v++) acc[v][j] = _mm256_setzero_pd();
+#pragma GCC unroll 8
+  for (int j = 0; j < D2_NR; j++) _mm_prefetch((const char *)(c + j * ldc), _MM_HINT_T0);
+
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; k++) {
+    __m256d av[D2_MV];
+#pragma GCC unroll 2
+    for (int v = 0; v < D2_MV; v++) av[v] = _mm256_load_pd(a + 4 * v);
+    _mm_prefetch((const char *)(a + 4 * D2_MV * 8), _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int j = 0; j < D2_NR; j++) {
+      __m256d bj = _mm256_broadcast_sd(b + j);
+#pragma GCC unroll 2
+      for (int v = 0; v < D2_MV; v++) acc[v][j] = _mm256_fmadd_pd(av[v], bj, acc[v][j]);
+    }
+    a += 4 * D2_MV;
+    b += D2_NR;
+  }
+
+  const __m256d va = _mm256_set1_pd(alpha);
+  if (beta == 0.0) {
+#pragma GCC unroll 8
+    for (int j = 0; j < D2_NR; j++)
+#pragma GCC unroll 2
+      for (int v = 0; v < D2_MV; v++)
+        _mm256_storeu_pd(c + j * ldc + 4 * v, _mm256_mul_pd(va, acc[v][j]));
+  } else {
+    const __m256d vb = _mm256_set1_pd(beta);
+#pragma GCC unroll 8
+    for (int j = 0; j < D2_NR; j++)
+#pragma GCC unroll 2
+      for (int v = 0; v < D2_MV; v++) {
+        double *cp = c + j * ldc + 4 * v;
+        __m256d t = _mm256_mul_pd(va, acc[v][j]);
+        _mm256_storeu_pd(cp, _mm256_fmadd_pd(vb, _mm256_loadu_pd(cp), t));
+      }
+  }
+}
+
+const tfw__dgemm_ukr tfw__dgemm_ukr_avx2 = {4 * D2_MV, D2_NR, dgemm_ukr_avx2, "avx2 8x6"};
