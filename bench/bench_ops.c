@@ -1,0 +1,210 @@
+/* Op benchmarks through tenflower's public API, the "ours" side of bench/run.py.
+ *
+ *   bench_ops [--threads N] [--min-time S] [--only case[,case...]] [--list]
+ *
+ * Prints one JSON line per case:
+ *   {"case":"add_16M","ours_ms":..,"ours_median_ms":..,"reps":..,"threads":N}
+ * or, when the op fails (returns NULL), {"case":"add_16M","error":"<tfw_last_error()>"}.
+ *
+ * Each case calls exactly what a user would call (tfw_matmul on contiguous f32 tensors, tfw_add,
+ * tfw_sum with dims {-1}, tfw_contiguous(tfw_transpose(..)), ...). Method: inputs are made once
+ * (N(0,1) from tfw_randn); the op runs once or twice as warm-up, then R timed repetitions with R
+ * chosen so that the case runs for at least --min-time seconds (at least 5, or 3 when one
+ * call takes over 0.2 s). Only the op call is
+ * inside the timed region; its output is released right after each call, so the caching
+ * allocator serves the next call as it would in a training loop. The minimum and the median of
+ * the R times are printed. bench/run.py runs the same cases in PyTorch with the same method; the
+ * byte and flop counts used for GB/s and GFLOP/s live there, next to the case list. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tenflower/tenflower.h"
+
+#define M16 (16ll << 20)
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* JSON string body: escapes quotes, backslashes and control characters. */
+static void print_json_str(const char *s) {
+  putchar('"');
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') printf("\\%c", c);
+    else if (c < 0x20) printf("\\u%04x", c);
+    else putchar(c);
+  }
+  putchar('"');
+}
+
+/* ---- cases --------------------------------------------------------------------------------- */
+typedef struct {
+  tfw_tensor *in[2];
+} bench_inputs;
+
+typedef tfw_tensor *(*op_fn)(const bench_inputs *x);
+
+typedef struct {
+  const char *name;
+  int nin;
+  int64_t shape[2][2]; /* per input: up to 2 dims; 0 = dim absent */
+  op_fn run;
+} bench_case;
+
+static tfw_tensor *op_matmul(const bench_inputs *x) { return tfw_matmul(x->in[0], x->in[1]); }
+static tfw_tensor *op_add(const bench_inputs *x) { return tfw_add(x->in[0], x->in[1]); }
+static tfw_tensor *op_mul(const bench_inputs *x) { return tfw_mul(x->in[0], x->in[1]); }
+static tfw_tensor *op_gelu(const bench_inputs *x) { return tfw_gelu(x->in[0]); }
+static tfw_tensor *op_sum_last(const bench_inputs *x) {
+  const int dims[1] = {-1};
+  return tfw_sum(x->in[0], 1, dims, false);
+}
+static tfw_tensor *op_softmax_last(const bench_inputs *x) { return tfw_softmax(x->in[0], -1); }
+static tfw_tensor *op_transpose_copy(const bench_inputs *x) {
+  tfw_tensor *v = tfw_transpose(x->in[0], 0, 1);
+  if (!v) return NULL;
+  tfw_tensor *out = tfw_contiguous(v);
+  tfw_release(v);
+  return out;
+}
+static tfw_tensor *op_clone(const bench_inputs *x) { return tfw_clone(x->in[0]); }
+
+static const bench_case CASES[] = {
+    {"sgemm_n256", 2, {{256, 256}, {256, 256}}, op_matmul},
+    {"sgemm_n512", 2, {{512, 512}, {512, 512}}, op_matmul},
+    {"sgemm_n1024", 2, {{1024, 1024}, {1024, 1024}}, op_matmul},
+    {"sgemm_n2048", 2, {{2048, 2048}, {2048, 2048}}, op_matmul},
+    {"add_16M", 2, {{M16, 0}, {M16, 0}}, op_add},
+    {"mul_16M", 2, {{M16, 0}, {M16, 0}}, op_mul},
+    {"gelu_16M", 1, {{M16, 0}}, op_gelu},
+    {"sum_lastdim_4096x4096", 1, {{4096, 4096}}, op_sum_last},
+    {"softmax_lastdim_4096x4096", 1, {{4096, 4096}}, op_softmax_last},
+    {"transpose_copy_4096x4096", 1, {{4096, 4096}}, op_transpose_copy},
+    {"broadcast_add_1024x1024_1024", 2, {{1024, 1024}, {1024, 0}}, op_add},
+    {"clone_64M", 1, {{64ll << 20, 0}}, op_clone},
+};
+#define NCASES (int)(sizeof CASES / sizeof CASES[0])
+
+static void report_error(const char *name, const char *what) {
+  printf("{\"case\":\"%s\",\"error\":", name);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s: %s", what, tfw_last_error());
+  print_json_str(msg);
+  printf("}\n");
+  fflush(stdout);
+}
+
+static void run_case(const bench_case *c, double min_time, int threads) {
+  bench_inputs x = {{NULL, NULL}};
+  tfw_manual_seed(1234);
+  for (int i = 0; i < c->nin; i++) {
+    int nd = c->shape[i][1] ? 2 : 1;
+    x.in[i] = tfw_randn(TFW_DTYPE_F32, nd, c->shape[i]);
+    if (!x.in[i]) {
+      report_error(c->name, "making the input");
+      goto done;
+    }
+  }
+  /* warm-up: one call, and a second one when the op is fast, which also estimates the time */
+  double t0 = now_s();
+  tfw_tensor *out = c->run(&x);
+  double est = now_s() - t0;
+  if (!out) {
+    report_error(c->name, "op failed");
+    goto done;
+  }
+  tfw_release(out);
+  if (est < 0.2) {
+    t0 = now_s();
+    out = c->run(&x);
+    est = now_s() - t0;
+    if (!out) {
+      report_error(c->name, "op failed");
+      goto done;
+    }
+    tfw_release(out);
+  }
+  int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
+  if (reps < (est < 0.2 ? 5 : 3)) reps = est < 0.2 ? 5 : 3; /* slow cases: 3 reps suffice */
+  if (reps > 100000) reps = 100000;
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  if (!t) {
+    printf("{\"case\":\"%s\",\"error\":\"out of memory\"}\n", c->name);
+    goto done;
+  }
+  for (int r = 0; r < reps; r++) {
+    t0 = now_s();
+    out = c->run(&x);
+    t[r] = now_s() - t0;
+    if (!out) {
+      free(t);
+      report_error(c->name, "op failed");
+      goto done;
+    }
+    tfw_release(out);
+  }
+  qsort(t, (size_t)reps, sizeof(double), cmp_double);
+  printf("{\"case\":\"%s\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,\"threads\":%d}\n",
+         c->name, t[0] * 1e3, t[reps / 2] * 1e3, reps, threads);
+  fflush(stdout);
+  free(t);
+done:
+  for (int i = 0; i < 2; i++) tfw_release(x.in[i]);
+}
+
+/* True if name is one of the comma-separated entries of list. */
+static int in_list(const char *list, const char *name) {
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    if (!e) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  int threads = 0, list = 0;
+  double min_time = 0.3;
+  const char *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else if (!strcmp(argv[i], "--list")) list = 1;
+    else {
+      fprintf(stderr, "usage: %s [--threads N] [--min-time S] [--only a,b,..] [--list]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (list) {
+    for (int i = 0; i < NCASES; i++) printf("%s\n", CASES[i].name);
+    return 0;
+  }
+  if (min_time <= 0) min_time = 0.3;
+  if (threads > 0) tfw_set_num_threads(threads); /* else TFW_NUM_THREADS or the core count */
+  threads = tfw_get_num_threads();
+  int found = 0;
+  for (int i = 0; i < NCASES; i++) {
+    if (only && !in_list(only, CASES[i].name)) continue;
+    found++;
+    run_case(&CASES[i], min_time, threads);
+  }
+  if (only && !found) {
+    fprintf(stderr, "bench_ops: no case matches --only %s (see --list)\n", only);
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,574 @@
+#!/usr/bin/python3
+"""Side-by-side benchmarks of tenflower against PyTorch (`make bench`).
+
+    /usr/bin/python3 bench/run.py [--build build] [--threads 2] [--min-time 0.3]
+                                  [--only case,case] [--torch-lib-dir DIR] [--quick]
+
+Runs every case in tenflower (the C programs bench_ops and peak_and_stream of the build
+directory, plus bench_gemm for the raw GEMM kernel) and in PyTorch (this file run as a worker
+subprocess, once with OMP_WAIT_POLICY unset and once with OMP_WAIT_POLICY=PASSIVE; the faster
+of the two is kept per case) with the same thread count set explicitly on both sides. Writes
+
+    bench/results.json   a JSON list, one object per case: case, ours_ms, ref_ms, ratio
+                         (ours / ref), and extras (gflops, pct_peak, gbps, pct_roof, ...)
+    bench/machine.json   the machine and the run: CPU, flags, threads, torch version and BLAS,
+                         the FMA peak and copy roof measured in this run, date, environment
+
+and prints a table. The method (warm-up, then the minimum of R repetitions with R chosen so
+that a case runs >= --min-time seconds) is the same on both sides; see docs/performance.md.
+Only the standard library is used here; torch is imported in the worker subprocess only.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+M16 = 16 << 20
+M64 = 64 << 20
+F32 = 4
+
+# ---- the cases ------------------------------------------------------------------------------
+# kind: "gemm" (compute-bound: GFLOP/s against the FMA peak) or "memory" (GB/s against the
+# copy roof). bytes = the minimum traffic: every input element read once, every output
+# element written once.
+CASES = [
+    {"case": "sgemm_n256", "kind": "gemm", "n": 256},
+    {"case": "sgemm_n512", "kind": "gemm", "n": 512},
+    {"case": "sgemm_n1024", "kind": "gemm", "n": 1024},
+    {"case": "sgemm_n2048", "kind": "gemm", "n": 2048},
+    {"case": "add_16M", "kind": "memory", "bytes": 3 * M16 * F32},
+    {"case": "mul_16M", "kind": "memory", "bytes": 3 * M16 * F32},
+    {"case": "gelu_16M", "kind": "memory", "bytes": 2 * M16 * F32},
+    {"case": "sum_lastdim_4096x4096", "kind": "memory", "bytes": (4096 * 4096 + 4096) * F32},
+    {"case": "softmax_lastdim_4096x4096", "kind": "memory", "bytes": 2 * 4096 * 4096 * F32},
+    {"case": "transpose_copy_4096x4096", "kind": "memory", "bytes": 2 * 4096 * 4096 * F32},
+    {"case": "broadcast_add_1024x1024_1024", "kind": "memory",
+     "bytes": (2 * 1024 * 1024 + 1024) * F32},
+    {"case": "clone_64M", "kind": "memory", "bytes": 2 * M64 * F32},
+    {"case": "copy_64M", "kind": "roof", "bytes": 2 * M64 * F32},
+]
+for _c in CASES:
+    if _c["kind"] == "gemm":
+        _c["flops"] = 2.0 * _c["n"] ** 3
+
+TARGETS = {
+    "gemm_large": "pct_peak >= 85 and ratio <= 0.9",
+    "gemm_small": "ratio <= 1.0",
+    "memory": "pct_roof >= 85 and ratio <= 1.0",
+}
+
+
+def target_of(c):
+    if c["kind"] == "gemm":
+        return "gemm_large" if c["n"] >= 1024 else "gemm_small"
+    if c["kind"] == "memory":
+        return "memory"
+    return None
+
+
+# ---- timing (the same method as bench/bench_ops.c) ---------------------------------------------
+def time_op(fn, min_time):
+    """Warm-up (1 call, 2 when fast), then R timed calls, R*estimate >= min_time, R >= 5
+    (R >= 3 when one call takes over 0.2 s).
+    Only the call is timed; its result is dropped right after (freed, as in real use)."""
+    t0 = time.perf_counter()
+    out = fn()
+    est = time.perf_counter() - t0
+    del out
+    if est < 0.2:
+        t0 = time.perf_counter()
+        out = fn()
+        est = time.perf_counter() - t0
+        del out
+    reps = int(min_time / max(est, 1e-7)) + 1
+    reps = max(5 if est < 0.2 else 3, min(reps, 100000))
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t0)
+        del out
+    ts.sort()
+    return ts[0], ts[len(ts) // 2], reps
+
+
+def torch_worker(args):
+    """Runs in a subprocess: prints one JSON line per case (times in ms)."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(1234)
+    wanted = set(args.only.split(",")) if args.only else None
+
+    def make(case):
+        name = case["case"]
+        if case["kind"] == "gemm":
+            n = case["n"]
+            a, b = torch.randn(n, n), torch.randn(n, n)
+            return lambda: torch.mm(a, b)
+        if name in ("add_16M", "mul_16M"):
+            a, b = torch.randn(M16), torch.randn(M16)
+            return (lambda: torch.add(a, b)) if name == "add_16M" else (lambda: torch.mul(a, b))
+        if name == "gelu_16M":
+            a = torch.randn(M16)
+            return lambda: F.gelu(a)
+        if name == "sum_lastdim_4096x4096":
+            a = torch.randn(4096, 4096)
+            return lambda: a.sum(-1)
+        if name == "softmax_lastdim_4096x4096":
+            a = torch.randn(4096, 4096)
+            return lambda: torch.softmax(a, -1)
+        if name == "transpose_copy_4096x4096":
+            a = torch.randn(4096, 4096)
+            return lambda: a.t().contiguous()
+        if name == "broadcast_add_1024x1024_1024":
+            a, b = torch.randn(1024, 1024), torch.randn(1024)
+            return lambda: torch.add(a, b)
+        if name == "clone_64M":
+            a = torch.randn(M64)
+            return lambda: a.clone()
+        if name == "copy_64M":
+            # the copy roof as PyTorch sees it: a copy into an existing buffer
+            a, b = torch.randn(M64), torch.empty(M64)
+            return lambda: b.copy_(a)
+        raise KeyError(name)
+
+    # which BLAS torch.mm really runs (the Debian package links libblas.so.3, an alternative)
+    torch.mm(torch.ones(64, 64), torch.ones(64, 64))
+    blas = sorted({ln.split()[-1] for ln in open("/proc/self/maps")
+                   if "blas" in ln.lower() and ".so" in ln})
+    print(json.dumps({"info": {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                               "blas_libs": blas,
+                               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}}), flush=True)
+    for case in CASES:
+        if wanted and case["case"] not in wanted:
+            continue
+        try:
+            fn = make(case)
+            best, med, reps = time_op(fn, args.min_time)
+            print(json.dumps({"case": case["case"], "ref_ms": best * 1e3, "ref_median_ms": med * 1e3,
+                              "reps": reps}), flush=True)
+        except Exception as e:  # report, keep going
+            print(json.dumps({"case": case["case"], "error": "%s: %s" % (type(e).__name__, e)}),
+                  flush=True)
+        fn = None
+
+
+# ---- helpers for the parent --------------------------------------------------------------------
+def parse_lines(text):
+    rows = []
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("{"):
+            try:
+                rows.append(json.loads(ln))
+            except ValueError:
+                pass
+    return rows
+
+
+NICE = {"value": None}  # niceness for the measured processes, set from --nice
+
+
+def _renice():
+    if NICE["value"] is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, NICE["value"])
+        except OSError:
+            pass  # not permitted: run at the inherited priority
+
+
+def run_cmd(cmd, env, timeout):
+    """Returns (rows, error-or-None)."""
+    try:
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=timeout, preexec_fn=_renice)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return parse_lines(out), "timed out after %ds" % timeout
+    except OSError as e:
+        return [], str(e)
+    rows = parse_lines(p.stdout)
+    if p.returncode != 0:
+        how = ("killed by signal %d" % -p.returncode if p.returncode < 0
+               else "exit status %d" % p.returncode)
+        tail = p.stderr.strip().splitlines()[-1:] if p.stderr.strip() else []
+        return rows, "%s %s%s" % (os.path.basename(cmd[0]), how, (": " + tail[0]) if tail else "")
+    return rows, None
+
+
+def cpu_info():
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name") and model in ("unknown", "", "x86_64"):
+                    model = ln.split(":", 1)[1].strip()
+                elif ln.startswith("flags"):
+                    flags = set(ln.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    keep = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni",
+            "amx_tile", "amx_bf16", "amx_int8"]
+    caches = {}
+    for idx in range(8):
+        base = "/sys/devices/system/cpu/cpu0/cache/index%d/" % idx
+        try:
+            lvl = open(base + "level").read().strip()
+            typ = open(base + "type").read().strip()
+            size = open(base + "size").read().strip()
+        except OSError:
+            break
+        caches["L%s%s" % (lvl, {"Data": "d", "Instruction": "i"}.get(typ, ""))] = size
+    return {"cpu": model, "flags": {k: (k in flags) for k in keep}, "caches": caches,
+            "cores": os.cpu_count()}
+
+
+def nice_granted(value):
+    """Whether a child can run at the given niceness (asks a short-lived child)."""
+    try:
+        out = subprocess.run([sys.executable, "-c", "import os; print(os.getpriority("
+                              "os.PRIO_PROCESS, 0))"], stdout=subprocess.PIPE, text=True,
+                             timeout=30, preexec_fn=_renice).stdout.strip()
+        return int(out) == value
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return False
+
+
+def loadavg():
+    try:
+        return [float(x) for x in open("/proc/loadavg").read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def git_rev():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              timeout=10).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def fmt(x, spec):
+    return "-" if x is None else format(x, spec)
+
+
+def print_markdown(results_path, machine_path):
+    with open(results_path) as f:
+        results = json.load(f)
+    with open(machine_path) as f:
+        m = json.load(f)
+    print("Machine: %s, %s cores, %s threads on both sides, PyTorch %s (BLAS: %s), %s, git %s."
+          % (m.get("cpu"), m.get("cores"), m.get("threads"), m.get("torch"),
+             ", ".join(os.path.basename(b) for b in m.get("torch_blas") or []) or "?",
+             m.get("date"), m.get("git")))
+    print("FMA peak %s GFLOP/s (%s); copy roof %s GB/s. Load average before/after: %s / %s."
+          % (fmt(m.get("fma_peak_gflops"), ".1f"), m.get("fma_isa"),
+             fmt(m.get("copy_roof_gbps"), ".1f"),
+             fmt((m.get("loadavg_before") or [None])[0], ".1f"),
+             fmt((m.get("loadavg_after") or [None])[0], ".1f")))
+    print()
+    print("| case | tenflower ms | PyTorch ms | ratio | GFLOP/s | % peak | GB/s | % roof | target |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        mark = {True: "ok", False: "**miss**", None: "?" if r.get("target") else "roof"}[
+            r.get("meets_target")]
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["case"], fmt(r.get("ours_ms"), ".3f"), fmt(r.get("ref_ms"), ".3f"),
+            fmt(r.get("ratio"), ".2f"), fmt(r.get("gflops"), ".1f"), fmt(r.get("pct_peak"), ".0f"),
+            fmt(r.get("gbps"), ".1f"), fmt(r.get("pct_roof"), ".0f"), mark))
+    return 0
+
+
+# ---- the parent ----------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build", help="CMake build directory (default: build)")
+    ap.add_argument("--threads", type=int, default=2, help="threads on both sides (default 2)")
+    ap.add_argument("--min-time", type=float, default=0.3,
+                    help="seconds of timed repetitions per case and side (default 0.3)")
+    ap.add_argument("--quick", action="store_true", help="--min-time 0.05, for a smoke run")
+    ap.add_argument("--only", default=None, help="comma-separated case names")
+    ap.add_argument("--python", default=None,
+                    help="interpreter with torch for the reference (default /usr/bin/python3)")
+    ap.add_argument("--torch-lib-dir", default=None,
+                    help="prepended to LD_LIBRARY_PATH of the torch worker, e.g. an OpenBLAS "
+                         "directory when libblas.so.3 is the reference BLAS")
+    ap.add_argument("--nice", type=int, default=-10,
+                    help="niceness of the measured processes, both sides (default -10, so that "
+                         "builds and tests of others on a shared machine disturb less; ignored "
+                         "where not permitted)")
+    ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch side")
+    ap.add_argument("--no-bench-gemm", action="store_true", help="skip bench_gemm (raw kernel)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--machine-out", default=os.path.join(HERE, "machine.json"))
+    ap.add_argument("--markdown", action="store_true",
+                    help="print --out/--machine-out of an earlier run as a Markdown table "
+                         "(for docs/performance.md) and exit")
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.quick:
+        args.min_time = 0.05
+    if args.threads < 1:
+        ap.error("--threads must be >= 1")
+    if args.torch_worker:
+        torch_worker(args)
+        return 0
+    if args.markdown:
+        return print_markdown(args.out, args.machine_out)
+
+    t_start = time.time()
+    NICE["value"] = args.nice
+    known = [c["case"] for c in CASES]
+    wanted = known
+    if args.only:
+        wanted = [c for c in args.only.split(",") if c]
+        bad = [c for c in wanted if c not in known]
+        if bad:
+            ap.error("unknown case(s) %s; known: %s" % (", ".join(bad), ", ".join(known)))
+    build = os.path.abspath(args.build if os.path.isabs(args.build)
+                            else os.path.join(ROOT, args.build) if not os.path.isdir(args.build)
+                            else args.build)
+    exe = {name: os.path.join(build, name) for name in ("bench_ops", "peak_and_stream", "bench_gemm")}
+    missing = [n for n, p in exe.items() if not os.access(p, os.X_OK)]
+    if missing and os.path.isdir(build):
+        print("bench: building %s in %s" % (" ".join(missing), build), flush=True)
+        subprocess.run(["cmake", "--build", build, "--target"] + missing,
+                       stdout=subprocess.DEVNULL)
+    for n in ("bench_ops", "peak_and_stream"):
+        if not os.access(exe[n], os.X_OK):
+            print("bench: %s not found in %s (configure with -DTFW_BUILD_BENCH=ON and build)"
+                  % (n, build), file=sys.stderr)
+            return 1
+
+    threads = args.threads
+    ours_env = dict(os.environ)
+    ours_env["TFW_NUM_THREADS"] = str(threads)
+    ours_env["OMP_NUM_THREADS"] = str(threads)
+    machine = cpu_info()
+    machine.update({"threads": threads, "date": datetime.datetime.now(datetime.timezone.utc)
+                    .isoformat(timespec="seconds"), "git": git_rev(), "min_time_s": args.min_time,
+                    "timing": "minimum of R repetitions after warm-up (median also recorded)",
+                    "ours_env": {"TFW_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+                                 "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY")}})
+    machine["loadavg_before"] = loadavg()
+    machine["nice"] = {"requested": args.nice, "granted": nice_granted(args.nice)}
+    ours, notes = {}, []
+
+    # 1. roofs: FMA peak and copy bandwidth (tenflower side of copy_64M)
+    print("bench: measuring the FMA peak and the copy roof (%d threads)" % threads, flush=True)
+    rows, err = run_cmd([exe["peak_and_stream"], "--threads", str(threads), "--min-time",
+                         str(args.min_time)], ours_env, 120)
+    if err:
+        notes.append("peak_and_stream: " + err)
+    peak_rows = {r["case"]: r for r in rows}
+    peaks = {}
+    if peak_rows.get("fma_peak", {}).get("gflops"):
+        peaks["peak_and_stream"] = peak_rows["fma_peak"]["gflops"]
+        machine["fma_isa"] = peak_rows["fma_peak"].get("isa")
+    if "copy_64M" in peak_rows:
+        ours["copy_64M"] = peak_rows["copy_64M"]
+
+    # 2. the raw GEMM kernel (bench_gemm, the gemm engineer's program): kernel GFLOP/s + its peak
+    kernel = {}
+    gemm_sizes = [str(c["n"]) for c in CASES if c["kind"] == "gemm" and c["case"] in wanted]
+    if not args.no_bench_gemm and gemm_sizes and os.access(exe["bench_gemm"], os.X_OK):
+        print("bench: bench_gemm (raw kernel, sizes %s)" % ",".join(gemm_sizes), flush=True)
+        rows, err = run_cmd([exe["bench_gemm"], "--threads", str(threads), "--sizes",
+                             ",".join(gemm_sizes)], ours_env, 180)
+        if err:
+            notes.append("bench_gemm: " + err)
+        for r in rows:
+            if r.get("case") == "fma_peak" and r.get("gflops"):
+                peaks["bench_gemm"] = r["gflops"]
+            elif "ours_ms" in r:
+                kernel[r["case"]] = r
+                machine["gemm_kernel"] = r.get("kernel")
+    peak = max(peaks.values()) if peaks else None
+    machine["fma_peak_gflops"] = peak
+    machine["fma_peak_sources"] = peaks
+
+    # 3. ops through the public API, one process per case (a crash costs one case only)
+    for c in CASES:
+        name = c["case"]
+        if name not in wanted or c["kind"] == "roof":
+            continue
+        print("bench: tenflower %s" % name, flush=True)
+        rows, err = run_cmd([exe["bench_ops"], "--threads", str(threads), "--min-time",
+                             str(args.min_time), "--only", name], ours_env, 180)
+        got = [r for r in rows if r.get("case") == name]
+        if got:
+            ours[name] = got[0]
+        else:
+            ours[name] = {"case": name, "error": err or "no output"}
+
+    # 4. PyTorch, once per OMP_WAIT_POLICY; keep the faster per case
+    ref, ref_info = {}, {}
+    py = args.python or ("/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK)
+                         else sys.executable)
+    openblas_vars = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    unset_openblas = any(v is not None for v in openblas_vars.values())
+    machine["openblas_env"] = {"before": openblas_vars, "unset_for_torch": unset_openblas}
+    if not args.no_torch:
+        for policy in (None, "PASSIVE"):
+            env = dict(os.environ)
+            for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # both together (see docs)
+                env.pop(k, None)
+            env.pop("OMP_WAIT_POLICY", None)
+            if policy:
+                env["OMP_WAIT_POLICY"] = policy
+            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                env[k] = str(threads)
+            if args.torch_lib_dir:
+                env["LD_LIBRARY_PATH"] = args.torch_lib_dir + (
+                    ":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+            label = policy or "unset"
+            print("bench: PyTorch, OMP_WAIT_POLICY=%s" % label, flush=True)
+            cmd = [py, os.path.abspath(__file__), "--torch-worker", "--threads", str(threads),
+                   "--min-time", str(args.min_time), "--only", ",".join(wanted)]
+            rows, err = run_cmd(cmd, env, 600)
+            if err:
+                notes.append("torch worker (OMP_WAIT_POLICY=%s): %s" % (label, err))
+            for r in rows:
+                if "info" in r:
+                    ref_info[label] = r["info"]
+                    continue
+                name = r.get("case")
+                if "ref_ms" not in r:
+                    ref.setdefault(name, {"error": r.get("error", "no output")})
+                    continue
+                r["ref_policy"] = label
+                if "ref_ms" not in ref.get(name, {}) or r["ref_ms"] < ref[name]["ref_ms"]:
+                    ref[name] = r
+    info = next(iter(ref_info.values()), {})
+    blas = info.get("blas_libs", [])
+    machine.update({"torch": info.get("torch"), "torch_threads": info.get("torch_threads"),
+                    "torch_blas": blas, "torch_lib_dir": args.torch_lib_dir,
+                    "torch_env": {"OMP_NUM_THREADS": str(threads),
+                                  "OPENBLAS_NUM_THREADS": str(threads),
+                                  "OMP_WAIT_POLICY": "unset and PASSIVE, faster kept per case"}})
+    ref_blas_is_reference = bool(blas) and not any(
+        "openblas" in b or "mkl" in b or "blis" in b for b in blas)
+    if ref_blas_is_reference and any(c["kind"] == "gemm" and c["case"] in wanted for c in CASES):
+        notes.append("PyTorch's BLAS is the reference (netlib) libblas %s: torch.mm is not a "
+                     "meaningful sgemm baseline; install libopenblas0-pthread or pass "
+                     "--torch-lib-dir" % ",".join(blas))
+    machine["torch_blas_is_reference"] = ref_blas_is_reference
+
+    # 5. the copy roof: the best copy bandwidth either side reached
+    roofs = {}
+    if "ours_ms" in ours.get("copy_64M", {}):
+        roofs["memcpy (C, per-thread slices)"] = 2.0 * M64 * F32 / (ours["copy_64M"]["ours_ms"] * 1e-3) * 1e-9
+    if "ref_ms" in ref.get("copy_64M", {}):
+        roofs["torch copy_"] = 2.0 * M64 * F32 / (ref["copy_64M"]["ref_ms"] * 1e-3) * 1e-9
+    roof = max(roofs.values()) if roofs else None
+    machine["copy_roof_gbps"] = roof
+    machine["copy_roof_sources"] = roofs
+
+    # 6. rows
+    results = []
+    for c in CASES:
+        name = c["case"]
+        if name not in wanted:
+            continue
+        o, r = ours.get(name, {}), ref.get(name, {})
+        row = {"case": name, "ours_ms": o.get("ours_ms"), "ref_ms": r.get("ref_ms"), "ratio": None}
+        if row["ours_ms"] is not None and row["ref_ms"]:
+            row["ratio"] = row["ours_ms"] / row["ref_ms"]
+        if "error" in o:
+            row["error"] = "tenflower: " + o["error"]
+        if "error" in r and "ref_ms" not in r:
+            row["ref_error"] = "torch: " + r["error"]
+        row.update({"kind": c["kind"], "threads": threads, "cpu": machine["cpu"],
+                    "ours_median_ms": o.get("ours_median_ms"),
+                    "ref_median_ms": r.get("ref_median_ms"), "ref_policy": r.get("ref_policy")})
+        if c["kind"] == "gemm":
+            f = c["flops"]
+            row["gflops"] = f / (row["ours_ms"] * 1e-3) * 1e-9 if row["ours_ms"] else None
+            row["ref_gflops"] = f / (row["ref_ms"] * 1e-3) * 1e-9 if row["ref_ms"] else None
+            row["pct_peak"] = 100.0 * row["gflops"] / peak if row["gflops"] and peak else None
+            k = kernel.get(name)
+            if k:
+                row["kernel_ms"] = k["ours_ms"]
+                row["kernel_gflops"] = k.get("gflops")
+            if ref_blas_is_reference:
+                row["ref_blas"] = "reference"
+        else:
+            b = c["bytes"]
+            row["bytes"] = b
+            row["gbps"] = b / (row["ours_ms"] * 1e-3) * 1e-9 if row["ours_ms"] else None
+            row["ref_gbps"] = b / (row["ref_ms"] * 1e-3) * 1e-9 if row["ref_ms"] else None
+            row["pct_roof"] = 100.0 * row["gbps"] / roof if row["gbps"] and roof else None
+        t = target_of(c)
+        row["target"] = TARGETS[t] if t else None
+        ok = None
+        if t and row["ratio"] is not None:
+            if t == "gemm_large":
+                ok = row["pct_peak"] is not None and row["pct_peak"] >= 85 and row["ratio"] <= 0.9
+            elif t == "gemm_small":
+                ok = row["ratio"] <= 1.0
+            else:
+                ok = row["pct_roof"] is not None and row["pct_roof"] >= 85 and row["ratio"] <= 1.0
+            if t != "memory" and ref_blas_is_reference and ok:
+                ok = None  # a reference-BLAS torch.mm cannot confirm the ratio part
+        elif t and row["ours_ms"] is None:
+            ok = False  # our side failed
+        row["meets_target"] = ok
+        results.append(row)
+
+    machine["loadavg_after"] = loadavg()
+    busy = [x for x in (machine["loadavg_before"], machine["loadavg_after"]) if x and x[0] > 1.0]
+    if busy:
+        notes.append("the machine was busy (1-min load average %s with %d cores): other processes "
+                     "shared the cores, so times are noisier and slower than on a quiet machine"
+                     % (" / ".join("%.1f" % x[0] for x in busy), os.cpu_count() or 0))
+    machine["notes"] = notes
+    machine["wall_s"] = round(time.time() - t_start, 1)
+    with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    with open(args.machine_out, "w") as f:
+        json.dump(machine, f, indent=1)
+        f.write("\n")
+
+    # 7. the table
+    print()
+    print("tenflower vs PyTorch %s, %d threads, %s" % (machine.get("torch"), threads, machine["cpu"]))
+    print("FMA peak %s GFLOP/s (%s), copy roof %s GB/s; times: min of R reps, ms"
+          % (fmt(peak, ".1f"), machine.get("fma_isa"), fmt(roof, ".1f")))
+    hdr = "%-30s %10s %10s %7s %9s %9s %7s  %s" % ("case", "ours", "torch", "ratio", "GFLOP/s",
+                                                    "GB/s", "%roof", "target")
+    print(hdr)
+    print("-" * len(hdr))
+    for row in results:
+        if row["kind"] == "gemm":
+            rate, pct = fmt(row.get("gflops"), ".1f"), fmt(row.get("pct_peak"), ".0f") + "pk"
+            gb = "-"
+        else:
+            rate, gb, pct = "-", fmt(row.get("gbps"), ".1f"), fmt(row.get("pct_roof"), ".0f")
+        mark = {True: "ok", False: "MISS", None: "?" if row["target"] else ""}[row["meets_target"]]
+        print("%-30s %10s %10s %7s %9s %9s %7s  %s" % (
+            row["case"], fmt(row["ours_ms"], ".3f"), fmt(row["ref_ms"], ".3f"),
+            fmt(row["ratio"], ".2f"), rate, gb, pct, mark))
+        for k in ("error", "ref_error"):
+            if row.get(k):
+                print("    " + row[k][:200])
+    for n in notes:
+        print("note: " + n)
+    print("wrote %s and %s (%.0f s)" % (os.path.relpath(args.out), os.path.relpath(args.machine_out),
+                                        machine["wall_s"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
