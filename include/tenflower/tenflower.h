@@ -6,5 +6,6 @@
 #include "dtype.h"
 #include "tensor.h"
 #include "ops.h"
+#include "autograd.h"
 
 #endif

@@ -273,8 +273,22 @@ tfw_tensor *tfw__as_contiguous(const tfw_tensor *t, tfw_dtype dt) {
   return o;
 }
 
+/* Set by src/autograd: refuses in-place writes into tensors autograd tracks. */
+tfw_status (*tfw__inplace_check_hook)(const char *op, const tfw_tensor *dst) = NULL;
+
+static tfw_status inplace_begin(const char *op, tfw_tensor *dst) {
+  if (tfw__inplace_check_hook) {
+    tfw_status st = tfw__inplace_check_hook(op, dst);
+    if (st) return st;
+  }
+  atomic_fetch_add(&dst->storage->version, 1); /* saved-for-backward checks see the write */
+  return TFW_OK;
+}
+
 tfw_status tfw_fill_(tfw_tensor *dst, double value) {
   if (tfw__check_tensor("fill_", "dst", dst)) return TFW_EVALUE;
+  tfw_status ist = inplace_begin("fill_", dst);
+  if (ist) return ist;
   /* a 0-d tensor holding the value, broadcast over dst */
   unsigned char buf[8];
   tfw__store_f64(buf, dst->dtype, value);
@@ -287,6 +301,8 @@ tfw_status tfw_fill_(tfw_tensor *dst, double value) {
 tfw_status tfw_copy_(tfw_tensor *dst, const tfw_tensor *src) {
   if (tfw__check_tensor("copy_", "dst", dst) || tfw__check_tensor("copy_", "src", src))
     return TFW_EVALUE;
+  tfw_status ist = inplace_begin("copy_", dst);
+  if (ist) return ist;
   if (dst->storage == src->storage) {
     /* Overlap-safe: go through a temporary. */
     tfw_tensor *tmp = tfw_clone(src);

@@ -41,6 +41,7 @@ typedef struct tfw__storage {
   tfw_release_fn release; /* non-NULL for borrowed user buffers */
   void *release_ctx;
   bool owned;             /* data came from tfw__storage_alloc */
+  _Atomic int64_t version; /* bumped by in-place writes; autograd checks saved tensors */
 } tfw__storage;
 
 struct tfw_tensor {

@@ -226,6 +226,7 @@ tfw_status tfw_tensor_set(tfw_tensor *t, const int64_t *index, double value) {
   char *p;
   tfw_status s = element_ptr("tfw_tensor_set", t, index, &p);
   if (s) return s;
+  atomic_fetch_add(&t->storage->version, 1);
   tfw__store_f64(p, t->dtype, value);
   return TFW_OK;
 }

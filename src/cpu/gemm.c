@@ -157,8 +157,8 @@ static void dgemm_ukr_generic(int64_t kc, const double *restrict a, const double
     }
 }
 
-const tfw__sgemm_ukr tfw__sgemm_ukr_generic = {SG_MR, SG_NR, sgemm_ukr_generic, "generic 8x4"};
-const tfw__dgemm_ukr tfw__dgemm_ukr_generic = {DG_MR, DG_NR, dgemm_ukr_generic, "generic 4x4"};
+const tfw__sgemm_ukr tfw__sgemm_ukr_generic = {SG_MR, SG_NR, sgemm_ukr_generic, "generic 8x4", NULL, NULL};
+const tfw__dgemm_ukr tfw__dgemm_ukr_generic = {DG_MR, DG_NR, dgemm_ukr_generic, "generic 4x4", NULL, NULL};
 
 static bool has_avx512(const tfw__cpu_info *ci) {
   return ci->avx512f && ci->avx512vl && ci->avx512bw && ci->avx512dq && ci->fma;

@@ -96,7 +96,8 @@ static TFW__AVX512 void sgemm_ukr_avx512(int64_t kc, const float *a, const float
 
 const tfw__sgemm_ukr tfw__sgemm_ukr_avx512 = {
     16 * TFW__S512_MV, TFW__S512_NR, sgemm_ukr_avx512,
-    "avx512 " TFW__STR(TFW__S512_MV) "x16x" TFW__STR(TFW__S512_NR)};
+    "avx512 " TFW__STR(TFW__S512_MV) "x16x" TFW__STR(TFW__S512_NR),
+    tfw__spack_copy_avx2, tfw__spack_tr_avx2}; /* AVX-512 CPUs all have AVX2 */
 
 /* ---- f64 ----------------------------------------------------------------------------- */
 TFW__INLINE TFW__AVX512 void d512_body(const int MV, const int NR, int64_t kc,
@@ -162,4 +163,4 @@ static TFW__AVX512 void dgemm_ukr_avx512(int64_t kc, const double *a, const doub
 
 const tfw__dgemm_ukr tfw__dgemm_ukr_avx512 = {
     8 * TFW__D512_MV, TFW__D512_NR, dgemm_ukr_avx512,
-    "avx512 " TFW__STR(TFW__D512_MV) "x8x" TFW__STR(TFW__D512_NR)};
+    "avx512 " TFW__STR(TFW__D512_MV) "x8x" TFW__STR(TFW__D512_NR), NULL, NULL};

@@ -6,12 +6,17 @@
 
 /* Packs rows [0, mc) x cols [0, kc) of A (already offset to the block) into mr-row
  * slivers: sliver s holds A(s*mr + r, k) at dst[s*mr*kc + k*mr + r], zero-padded rows. */
-static void TFW__NAME(pack_a)(int64_t mc, int64_t kc, const TFW__T *A, int64_t rsa,
-                              int64_t csa, int64_t mr, TFW__T *restrict dst) {
+static void TFW__NAME(pack_a)(const TFW__UKR *u, int64_t mc, int64_t kc, const TFW__T *A,
+                              int64_t rsa, int64_t csa, TFW__T *restrict dst) {
+  const int64_t mr = u->mr;
   for (int64_t i0 = 0; i0 < mc; i0 += mr, dst += mr * kc) {
     const int64_t m = mc - i0 < mr ? mc - i0 : mr;
     const TFW__T *src = A + i0 * rsa;
-    if (rsa == 1 && m == mr) { /* column-major A: each k is a contiguous run of rows */
+    if (rsa == 1 && m == mr && u->pack_copy) {
+      u->pack_copy(kc, mr, src, csa, dst);
+    } else if (csa == 1 && m == mr && u->pack_tr) {
+      u->pack_tr(kc, mr, src, rsa, dst);
+    } else if (rsa == 1 && m == mr) { /* column-major A: each k is a contiguous run of rows */
       for (int64_t k = 0; k < kc; k++) memcpy(dst + k * mr, src + k * csa, sizeof(TFW__T) * mr);
     } else if (rsa == 1) {
       for (int64_t k = 0; k < kc; k++) {
@@ -39,13 +44,19 @@ static void TFW__NAME(pack_a)(int64_t mc, int64_t kc, const TFW__T *A, int64_t r
 
 /* Packs nr-column slivers p in [p0, p1) of B (kc x nc, offset to the block): sliver p
  * holds B(k, p*nr + c) at dst[p*nr*kc + k*nr + c], zero-padded columns. */
-static void TFW__NAME(pack_b)(int64_t p0, int64_t p1, int64_t nc, int64_t kc, const TFW__T *B,
-                              int64_t rsb, int64_t csb, int64_t nr, TFW__T *restrict dst) {
+static void TFW__NAME(pack_b)(const TFW__UKR *u, int64_t p0, int64_t p1, int64_t nc,
+                              int64_t kc, const TFW__T *B, int64_t rsb, int64_t csb,
+                              TFW__T *restrict dst) {
+  const int64_t nr = u->nr;
   for (int64_t p = p0; p < p1; p++) {
     const int64_t j0 = p * nr, n = nc - j0 < nr ? nc - j0 : nr;
     const TFW__T *src = B + j0 * csb;
     TFW__T *d = dst + p * nr * kc;
-    if (csb == 1) { /* row-major B: each k is a contiguous run of columns */
+    if (csb == 1 && n == nr && u->pack_copy) {
+      u->pack_copy(kc, nr, src, rsb, d);
+    } else if (rsb == 1 && n == nr && u->pack_tr) {
+      u->pack_tr(kc, nr, src, csb, d);
+    } else if (csb == 1) { /* row-major B: each k is a contiguous run of columns */
       for (int64_t k = 0; k < kc; k++) {
         for (int64_t c = 0; c < n; c++) d[k * nr + c] = src[k * rsb + c];
         for (int64_t c = n; c < nr; c++) d[k * nr + c] = 0;
@@ -156,8 +167,8 @@ static void TFW__NAME(run)(const TFW__NAME(job) *jb, int tid, int nth) {
     for (int64_t kb = 0; kb < jb->nkb; kb++) {
       const int64_t pc = kb * jb->kc, kc = K - pc < jb->kc ? K - pc : jb->kc;
       const TFW__T beta = kb == 0 ? jb->beta : 1;
-      TFW__NAME(pack_b)(tid * npan / nth, (tid + 1) * npan / nth, nc, kc,
-                        jb->B + pc * jb->rsb + jc * jb->csb, jb->rsb, jb->csb, nr, jb->pb);
+      TFW__NAME(pack_b)(u, tid * npan / nth, (tid + 1) * npan / nth, nc, kc,
+                        jb->B + pc * jb->rsb + jc * jb->csb, jb->rsb, jb->csb, jb->pb);
 #ifdef TFW_HAVE_OPENMP
       /* Row split: everyone reads all of B. Column split: each thread reads only the
        * slivers it packed itself, so no wait is needed here. */
@@ -182,7 +193,7 @@ static void TFW__NAME(run)(const TFW__NAME(job) *jb, int tid, int nth) {
       if (p1 > p0)
         for (int64_t ic = r0; ic < r1; ic += mcb) {
           const int64_t mc = r1 - ic < mcb ? r1 - ic : mcb;
-          TFW__NAME(pack_a)(mc, kc, jb->A + ic * jb->rsa + pc * jb->csa, jb->rsa, jb->csa, mr,
+          TFW__NAME(pack_a)(u, mc, kc, jb->A + ic * jb->rsa + pc * jb->csa, jb->rsa, jb->csa,
                             pa);
           TFW__NAME(macro)(u, mc, nc, kc, p0, p1, pa, jb->pb, jb->alpha, beta,
                            jb->C + ic * jb->rsc + jc * jb->csc, jb->rsc, jb->csc);

@@ -1,12 +1,13 @@
 /* The op table built from ops.def, and the dispatcher every op goes through. */
 #include <stdio.h>
 
+#include "autograd/autograd.h"
 #include "ops/registry.h"
 
 const tfw__op_def tfw__ops[TFW__OP_COUNT] = {
-#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, doc) \
+#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, backward, jvp, doc) \
   {#name, TFW__OP_##name, n_in, n_out, flags, tfw__infer_##infer, tfw__kernel_##kernel, \
-   tfw__sample_##sample, doc},
+   tfw__sample_##sample, tfw__backward_##backward, tfw__jvp_##jvp, doc},
 #include "ops/ops.def"
 #undef TFW_OP
 };
@@ -60,6 +61,8 @@ tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out) {
     }
   }
   st = op->kernel(c, out);
+  if (st) goto fail;
+  st = tfw__autograd_record(c, out);
   if (st) goto fail;
   return TFW_OK;
 fail:

@@ -64,11 +64,24 @@ enum {
 };
 
 typedef enum tfw__op_id {
-#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, doc) TFW__OP_##name,
+#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, backward, jvp, doc) TFW__OP_##name,
 #include "ops/ops.def"
 #undef TFW_OP
   TFW__OP_COUNT
 } tfw__op_id;
+
+typedef struct tfw__node tfw__node;
+/* Reverse mode: given the gradients of the outputs (gout[k], never NULL: missing ones are
+ * zeros), writes the gradient of each input into gin[i] as a new reference, or NULL where
+ * the input gets no gradient (integer inputs, index tensors). Written with registered ops
+ * so that, with create_graph, the backward itself is recorded (double backward). The
+ * node gives the saved inputs (tfw__node_input) and the call's attributes. */
+typedef tfw_status (*tfw__backward_fn)(const tfw__node *node, tfw_tensor *const *gout,
+                                       tfw_tensor **gin);
+/* Forward mode: given tangents of the inputs (tin[i], NULL = zero), writes the tangent of
+ * each output into tout[k] (new reference). */
+typedef tfw_status (*tfw__jvp_fn)(const tfw__call *c, tfw_tensor *const *outputs,
+                                  tfw_tensor *const *tin, tfw_tensor **tout);
 
 struct tfw__op_def {
   const char *name;
@@ -79,6 +92,8 @@ struct tfw__op_def {
   tfw__infer_fn infer;
   tfw__kernel_fn kernel;
   tfw__sample_fn sample;
+  tfw__backward_fn backward; /* tfw__backward_none: no rule (an error if reached) */
+  tfw__jvp_fn jvp;           /* tfw__jvp_none: no forward-mode rule */
   const char *doc;
 };
 
@@ -104,10 +119,14 @@ tfw_status tfw__reduce_mask(const char *op, const tfw_tensor *t, const tfw__attr
 tfw_status tfw__check_float(const char *op, const char *arg, const tfw_tensor *t);
 
 /* Declarations of every infer/kernel/sample function named in ops.def. */
-#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, doc) \
+#define TFW_OP(name, n_in, n_out, flags, infer, kernel, sample, backward, jvp, doc) \
   tfw_status tfw__infer_##infer(const tfw__call *c, tfw__meta *out);  \
   tfw_status tfw__kernel_##kernel(const tfw__call *c, tfw_tensor **out); \
-  int tfw__sample_##sample(const tfw__op_def *op, tfw__call *calls, int cap);
+  int tfw__sample_##sample(const tfw__op_def *op, tfw__call *calls, int cap); \
+  tfw_status tfw__backward_##backward(const tfw__node *node, tfw_tensor *const *gout, \
+                                      tfw_tensor **gin); \
+  tfw_status tfw__jvp_##jvp(const tfw__call *c, tfw_tensor *const *outputs, \
+                            tfw_tensor *const *tin, tfw_tensor **tout);
 #include "ops/ops.def"
 #undef TFW_OP
 

@@ -1,0 +1,62 @@
+/* tenflower — automatic differentiation (reverse mode).
+ *
+ * Tensors that require grad record, for every differentiable op applied to them, a node in a
+ * graph; tfw_backward() walks the graph from a result back to the leaves and accumulates
+ * gradients into their .grad. Backward rules are written with tenflower's own ops, so with
+ * create_graph the backward pass is itself recorded and can be differentiated again. Only
+ * floating-point tensors can require grad. Grad mode is per thread. */
+#ifndef TENFLOWER_AUTOGRAD_H
+#define TENFLOWER_AUTOGRAD_H
+
+#include "tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks t as a leaf that requires grad (or not). TFW_EDTYPE for non-floating tensors;
+ * TFW_ESTATE when t is not a leaf (it already has a grad_fn). */
+TFW_API tfw_status tfw_tensor_set_requires_grad(tfw_tensor *t, bool requires_grad);
+TFW_API bool tfw_tensor_requires_grad(const tfw_tensor *t);
+/* True for tensors created by the user (no grad_fn). */
+TFW_API bool tfw_tensor_is_leaf(const tfw_tensor *t);
+/* The accumulated gradient of a leaf (new reference), or NULL if there is none yet. */
+TFW_API tfw_tensor *tfw_tensor_grad(const tfw_tensor *t);
+/* Drops the accumulated gradient (PyTorch's zero_grad(set_to_none=True)). */
+TFW_API void tfw_tensor_zero_grad(tfw_tensor *t);
+/* The name of the op that produced t ("mul", ...), or NULL for leaves. Borrowed. */
+TFW_API const char *tfw_tensor_grad_fn_name(const tfw_tensor *t);
+/* A view of t's data that does not require grad and has no history. */
+TFW_API tfw_tensor *tfw_detach(const tfw_tensor *t);
+
+/* Grad mode (per thread, on by default): with it off, ops record nothing. Returns the
+ * previous setting, so a no_grad scope is
+ *   bool prev = tfw_set_grad_enabled(false); ... tfw_set_grad_enabled(prev);  */
+TFW_API bool tfw_set_grad_enabled(bool enabled);
+TFW_API bool tfw_grad_enabled(void);
+
+/* Accumulates d(output)/d(leaf) * grad_output into every leaf's .grad. grad_output may be
+ * NULL when output has one element (it is then 1). retain_graph keeps the saved tensors so
+ * that backward can run again; create_graph records the backward pass for higher-order
+ * derivatives (it implies retain_graph). */
+TFW_API tfw_status tfw_backward(tfw_tensor *output, const tfw_tensor *grad_output,
+                                bool retain_graph, bool create_graph);
+
+/* Returns in grads[i] (new references) the gradients of sum_k <outputs[k], grad_outputs[k]>
+ * with respect to inputs[i], without touching .grad. grad_outputs may be NULL (all outputs
+ * must then have one element). An input that the outputs do not depend on is an error
+ * (TFW_EVALUE) unless allow_unused, in which case its gradient is NULL. */
+TFW_API tfw_status tfw_grad(int n_outputs, tfw_tensor *const *outputs, int n_inputs,
+                            tfw_tensor *const *inputs, tfw_tensor *const *grad_outputs,
+                            bool retain_graph, bool create_graph, bool allow_unused,
+                            tfw_tensor **grads);
+
+/* Gradient hook: called with the gradient flowing into t during backward; return NULL to
+ * keep it, or a new reference to replace it. */
+typedef tfw_tensor *(*tfw_grad_hook_fn)(const tfw_tensor *grad, void *ctx);
+TFW_API tfw_status tfw_tensor_register_hook(tfw_tensor *t, tfw_grad_hook_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
