@@ -56,6 +56,36 @@ TFW_API tfw_status tfw_grad(int n_outputs, tfw_tensor *const *outputs, int n_inp
 typedef tfw_tensor *(*tfw_grad_hook_fn)(const tfw_tensor *grad, void *ctx);
 TFW_API tfw_status tfw_tensor_register_hook(tfw_tensor *t, tfw_grad_hook_fn fn, void *ctx);
 
+/* ---- forward mode and function transforms --------------------------------------------- */
+
+/* Attaches a tangent (the dual part of a dual number) to t; NULL removes it. Ops on tensors
+ * with tangents propagate them through each op's JVP rule (docs/ops.md, "forward" column). */
+TFW_API tfw_status tfw_tensor_set_tangent(tfw_tensor *t, const tfw_tensor *tangent);
+/* t's tangent (new reference), or NULL if it has none. */
+TFW_API tfw_tensor *tfw_tensor_tangent(const tfw_tensor *t);
+
+/* A function of tensors for the transforms below: fill out[0..n_out) with new references
+ * and return TFW_OK, or return an error status. */
+typedef tfw_status (*tfw_fn)(void *ctx, int n_in, tfw_tensor *const *in, int n_out,
+                             tfw_tensor **out);
+
+/* Forward mode: outputs = fn(inputs) and out_tangents = J(inputs) . tangents (tangents[i]
+ * may be NULL = zero). The inputs are not modified. */
+TFW_API tfw_status tfw_jvp(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inputs,
+                           tfw_tensor *const *tangents, int n_out, tfw_tensor **outputs,
+                           tfw_tensor **out_tangents);
+/* Reverse mode: outputs = fn(inputs) and grads[i] = cotangents . J_i (cotangents may be
+ * NULL when every output has one element). */
+TFW_API tfw_status tfw_vjp(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inputs, int n_out,
+                           tfw_tensor **outputs, tfw_tensor *const *cotangents,
+                           tfw_tensor **grads);
+/* Hessian-vector product of a scalar function, forward-over-reverse: hvp[i] = sum_j H_ij v_j. */
+TFW_API tfw_status tfw_hvp(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inputs,
+                           tfw_tensor *const *v, tfw_tensor **hvp);
+/* The Jacobian of a one-input, one-output function: shape [*out_shape, *in_shape] (at most 8
+ * dims in all), built column by column with forward mode. */
+TFW_API tfw_status tfw_jacobian(tfw_fn fn, void *ctx, const tfw_tensor *input, tfw_tensor **jac);
+
 #ifdef __cplusplus
 }
 #endif

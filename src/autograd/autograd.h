@@ -18,6 +18,7 @@ typedef struct tfw__ag {
   tfw__node *grad_fn; /* non-leaves: the node that produced the tensor (owned reference) */
   int output_nr;      /* which output of grad_fn */
   tfw__hook *hooks;   /* leaves only; non-leaf hooks live on the node */
+  tfw_tensor *tangent; /* forward mode: the tangent (dual part), owned; NULL = none */
 } tfw__ag;
 
 /* Where an input's gradient goes: into another node's output slot, or into a leaf. */
@@ -48,6 +49,11 @@ bool tfw__requires_grad(const tfw_tensor *t);
 /* Called by the dispatcher after a successful kernel: records a node when grad mode is on,
  * the op is differentiable and an input requires grad. */
 tfw_status tfw__autograd_record(const tfw__call *c, tfw_tensor **out);
+/* Called by the dispatcher after a successful kernel: propagates forward-mode tangents
+ * through the op's JVP rule when an input carries one. */
+tfw_status tfw__forward_ad_record(const tfw__call *c, tfw_tensor **out);
+/* The tangent of t, borrowed (NULL: none). */
+tfw_tensor *tfw__tangent(const tfw_tensor *t);
 /* Bumps the version counter of t's storage (in-place writes). */
 void tfw__bump_version(tfw_tensor *t);
 /* Fails with TFW_ESTATE when dst requires grad and grad mode is on (in-place writes into
@@ -62,5 +68,15 @@ tfw_tensor *tfw__sum_to(const tfw_tensor *g, int ndim, const int64_t *shape, tfw
 tfw_tensor *tfw__grad_for_input(const tfw__node *n, int i, const tfw_tensor *g);
 /* True if input i of the node gets a gradient (floating and requires grad). */
 bool tfw__needs_grad(const tfw__node *n, int i);
+
+
+/* ---- helpers for JVP rules --------------------------------------------------------------- */
+/* t broadcast to out's shape and cast to out's dtype. */
+tfw_tensor *tfw__jvp_fit(const tfw_tensor *t, const tfw_tensor *out);
+/* JVP of an op linear in its inputs: the op applied to the tangents (zeros where none). */
+tfw_status tfw__jvp_linear(const tfw__call *c, tfw_tensor *const *outputs, tfw_tensor *const *tin,
+                           tfw_tensor **tout);
+/* acc + t, either may be NULL; consumes both. */
+tfw_tensor *tfw__jvp_sum2(tfw_tensor *acc, tfw_tensor *t);
 
 #endif

@@ -66,6 +66,7 @@ static void ag_release(tfw_tensor *t) {
   tfw_release(ag->grad);
   tfw__node_release(ag->grad_fn);
   hooks_free(ag->hooks);
+  tfw_release(ag->tangent);
   tfw__free(ag);
 }
 extern tfw_status (*tfw__inplace_check_hook)(const char *op, const tfw_tensor *dst);

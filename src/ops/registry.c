@@ -62,6 +62,8 @@ tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out) {
   }
   st = op->kernel(c, out);
   if (st) goto fail;
+  st = tfw__forward_ad_record(c, out);
+  if (st) goto fail;
   st = tfw__autograd_record(c, out);
   if (st) goto fail;
   return TFW_OK;

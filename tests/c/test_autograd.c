@@ -386,3 +386,135 @@ Test(autograd, bit_identical_for_1_and_2_threads) {
   tfw_release(g[0]), tfw_release(g[1]);
   th_expect_no_leaks();
 }
+
+/* ---- forward mode ------------------------------------------------------------------------------ */
+
+/* out_k(x + s*t) for every floating output, as flat double arrays. */
+static void eval_shifted(const tfw__call *c, tfw_tensor *const *x, tfw_tensor *const *t, double s,
+                         double **vals) {
+  tfw__call cc = *c;
+  tfw_tensor *moved[TFW__MAX_IN] = {NULL};
+  bool prev = tfw_set_grad_enabled(false);
+  for (int i = 0; i < c->n_in; i++) {
+    if (!t[i]) continue;
+    tfw_tensor *st = tfw_mul_scalar(t[i], s);
+    moved[i] = tfw_add(x[i], st);
+    tfw_release(st);
+    cc.in[i] = moved[i];
+  }
+  tfw_tensor *out[TFW__MAX_OUT];
+  cr_assert_eq(tfw__op_run_multi(&cc, out), TFW_OK, "%s: %s", c->op->name, tfw_last_error());
+  for (int k = 0; k < c->op->n_out; k++) {
+    vals[k] = tfw_dtype_is_floating(tfw_tensor_dtype(out[k])) ? th_values(out[k]) : NULL;
+    tfw_release(out[k]);
+  }
+  for (int i = 0; i < c->n_in; i++) tfw_release(moved[i]);
+  tfw_set_grad_enabled(prev);
+}
+
+Test(autograd, jvp_every_op_with_a_forward_rule) {
+  int checked = 0;
+  for (int id = 0; id < TFW__OP_COUNT; id++) {
+    const tfw__op_def *op = &tfw__ops[id];
+    if (op->jvp == tfw__jvp_none) continue;
+    tfw__call calls[8];
+    int n = op->sample(op, calls, 8);
+    for (int s = 0; s < n; s++) {
+      tfw__call c = calls[s];
+      tfw_tensor *x[TFW__MAX_IN] = {NULL}, *t[TFW__MAX_IN] = {NULL};
+      bool any = false;
+      for (int i = 0; i < c.n_in; i++) {
+        const tfw_tensor *in = calls[s].in[i];
+        if (tfw_dtype_is_floating(tfw_tensor_dtype(in))) {
+          x[i] = tfw_to_dtype(in, TFW_DTYPE_F64);
+          t[i] = th_random(TFW_DTYPE_F64, tfw_tensor_ndim(in), tfw_tensor_shape(in), -1, 1, (uint64_t)(id * 8 + s + i));
+          cr_assert(tfw_tensor_set_tangent(x[i], t[i]) == TFW_OK);
+          any = true;
+        } else {
+          x[i] = tfw_retain((tfw_tensor *)in);
+        }
+        c.in[i] = x[i];
+      }
+      if (any) {
+        tfw_tensor *out[TFW__MAX_OUT];
+        cr_assert_eq(tfw__op_run_multi(&c, out), TFW_OK, "%s: %s", op->name, tfw_last_error());
+        /* the primal values of x for the finite differences: plain copies */
+        tfw_tensor *xp[TFW__MAX_IN];
+        for (int i = 0; i < c.n_in; i++) xp[i] = tfw_detach(x[i]);
+        double *plus[TFW__MAX_OUT], *minus[TFW__MAX_OUT];
+        tfw__call pc = c;
+        for (int i = 0; i < c.n_in; i++) pc.in[i] = xp[i];
+        eval_shifted(&pc, xp, t, 1e-6, plus);
+        eval_shifted(&pc, xp, t, -1e-6, minus);
+        for (int k = 0; k < op->n_out; k++) {
+          if (plus[k]) {
+            tfw_tensor *tan = tfw_tensor_tangent(out[k]);
+            cr_assert(tan != NULL, "%s sample %d: output %d has no tangent", op->name, s, k);
+            double *tv = th_values(tan);
+            for (int64_t j = 0; j < tfw_tensor_numel(out[k]); j++) {
+              double num = (plus[k][j] - minus[k][j]) / 2e-6;
+              cr_assert(fabs(num - tv[j]) <= 1e-5 + 1e-4 * fabs(num),
+                        "%s sample %d: tangent[%lld] %.10g, numeric %.10g", op->name, s, (long long)j, tv[j], num);
+            }
+            free(tv);
+            tfw_release(tan);
+          }
+          free(plus[k]), free(minus[k]);
+          tfw_release(out[k]);
+        }
+        for (int i = 0; i < c.n_in; i++) tfw_release(xp[i]);
+        checked++;
+      }
+      for (int i = 0; i < c.n_in; i++) tfw_release(x[i]), tfw_release(t[i]);
+    }
+    tfw__samples_free(calls, n);
+  }
+  cr_assert(checked > 0);
+  th_expect_no_leaks();
+}
+
+/* f(x) = sum(exp(x) * x) — H = diag(exp(x) * (x + 2)) */
+static tfw_status scalar_fn(void *ctx, int n_in, tfw_tensor *const *in, int n_out, tfw_tensor **out) {
+  tfw_tensor *e = tfw_exp(in[0]);
+  tfw_tensor *p = tfw_mul(e, in[0]);
+  out[0] = tfw_sum(p, 0, NULL, false);
+  tfw_release(e), tfw_release(p);
+  return out[0] ? TFW_OK : tfw_last_status();
+}
+
+/* f(x) = W x with a fixed W: the Jacobian is W */
+static tfw_status linear_fn(void *ctx, int n_in, tfw_tensor *const *in, int n_out, tfw_tensor **out) {
+  out[0] = tfw_matmul((tfw_tensor *)ctx, in[0]);
+  return out[0] ? TFW_OK : tfw_last_status();
+}
+
+Test(autograd, jvp_vjp_hvp_jacobian) {
+  tfw_tensor *x = tfw_from_data(TFW_DTYPE_F64, 1, (int64_t[]){3}, (double[]){0.5, -1, 2});
+  tfw_tensor *v = tfw_from_data(TFW_DTYPE_F64, 1, (int64_t[]){3}, (double[]){1, 2, -1});
+  tfw_tensor *h[1];
+  cr_assert_eq(tfw_hvp(scalar_fn, NULL, 1, &x, &v, h), TFW_OK, "%s", tfw_last_error());
+  double ref[3];
+  double xs[3] = {0.5, -1, 2}, vs[3] = {1, 2, -1};
+  for (int i = 0; i < 3; i++) ref[i] = exp(xs[i]) * (xs[i] + 2) * vs[i];
+  th_expect_close(h[0], TFW_DTYPE_F64, 1, (int64_t[]){3}, ref, 1e-12, 1e-12, "hvp");
+  tfw_release(h[0]);
+  tfw_tensor *out[1], *tan[1], *g[1];
+  cr_assert_eq(tfw_jvp(scalar_fn, NULL, 1, &x, &v, 1, out, tan), TFW_OK, "%s", tfw_last_error());
+  double dir = 0;
+  for (int i = 0; i < 3; i++) dir += exp(xs[i]) * (xs[i] + 1) * vs[i];
+  th_expect_close(tan[0], TFW_DTYPE_F64, 0, NULL, &dir, 1e-12, 1e-12, "jvp");
+  tfw_release(out[0]), tfw_release(tan[0]);
+  cr_assert_eq(tfw_vjp(scalar_fn, NULL, 1, &x, 1, out, NULL, g), TFW_OK, "%s", tfw_last_error());
+  double gr[3];
+  for (int i = 0; i < 3; i++) gr[i] = exp(xs[i]) * (xs[i] + 1);
+  th_expect_close(g[0], TFW_DTYPE_F64, 1, (int64_t[]){3}, gr, 1e-12, 1e-12, "vjp");
+  cr_assert(!tfw_tensor_requires_grad(x) && tfw_tensor_tangent(x) == NULL, "inputs untouched");
+  tfw_release(out[0]), tfw_release(g[0]);
+  double wv[6] = {1, 2, 3, 4, 5, 6};
+  tfw_tensor *W = tfw_from_data(TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, wv);
+  tfw_tensor *J;
+  cr_assert_eq(tfw_jacobian(linear_fn, W, x, &J), TFW_OK, "%s", tfw_last_error());
+  th_expect_close(J, TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, wv, 0, 1e-12, "jacobian");
+  tfw_release(J), tfw_release(W), tfw_release(x), tfw_release(v);
+  th_expect_no_leaks();
+}
