@@ -52,6 +52,10 @@ CASES = [
      "bytes": (2 * 1024 * 1024 + 1024) * F32},
     {"case": "clone_64M", "kind": "memory", "bytes": 2 * M64 * F32},
     {"case": "copy_64M", "kind": "roof", "bytes": 2 * M64 * F32},
+    # autograd (bench/bench_autograd.c): forward + backward, ratio targets from the issues
+    {"case": "mlp_784_512_512_10_b64", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.8},
+    {"case": "op_chain_1000x8", "kind": "autograd", "exe": "bench_autograd", "target_ratio": 0.5},
 ]
 for _c in CASES:
     if _c["kind"] == "gemm":
@@ -61,6 +65,7 @@ TARGETS = {
     "gemm_large": "pct_peak >= 85 and ratio <= 0.9",
     "gemm_small": "ratio <= 1.0",
     "memory": "pct_roof >= 85 and ratio <= 1.0",
+    "autograd": "ratio <= target_ratio",
 }
 
 
@@ -69,6 +74,8 @@ def target_of(c):
         return "gemm_large" if c["n"] >= 1024 else "gemm_small"
     if c["kind"] == "memory":
         return "memory"
+    if c["kind"] == "autograd":
+        return "autograd"
     return None
 
 
@@ -134,6 +141,33 @@ def torch_worker(args):
         if name == "clone_64M":
             a = torch.randn(M64)
             return lambda: a.clone()
+        if name == "mlp_784_512_512_10_b64":
+            torch.manual_seed(1)
+            ws = [torch.randn(i, o, requires_grad=True) for i, o in ((784, 512), (512, 512), (512, 10))]
+            bs = [torch.zeros(o, requires_grad=True) for o in (512, 512, 10)]
+            x = torch.randn(64, 784)
+
+            def step():
+                h = x
+                for i in range(3):
+                    h = h @ ws[i] + bs[i]
+                    if i < 2:
+                        h = torch.relu(h)
+                (h * h).mean().backward()
+                for t in ws + bs:
+                    t.grad = None
+            return step
+        if name == "op_chain_1000x8":
+            x = torch.full((8,), 0.5, requires_grad=True)
+            m, c = torch.full((8,), 1.0001), torch.full((8,), 0.001)
+
+            def step():
+                y = x
+                for i in range(1000):
+                    y = y + c if i & 1 else y * m
+                y.sum().backward()
+                x.grad = None
+            return step
         if name == "copy_64M":
             # the copy roof as PyTorch sees it: a copy into an existing buffer
             a, b = torch.randn(M64), torch.empty(M64)
@@ -339,7 +373,8 @@ def main():
     build = os.path.abspath(args.build if os.path.isabs(args.build)
                             else os.path.join(ROOT, args.build) if not os.path.isdir(args.build)
                             else args.build)
-    exe = {name: os.path.join(build, name) for name in ("bench_ops", "peak_and_stream", "bench_gemm")}
+    exe = {name: os.path.join(build, name)
+           for name in ("bench_ops", "peak_and_stream", "bench_gemm", "bench_autograd")}
     missing = [n for n, p in exe.items() if not os.access(p, os.X_OK)]
     if missing and os.path.isdir(build):
         print("bench: building %s in %s" % (" ".join(missing), build), flush=True)
@@ -404,8 +439,8 @@ def main():
         if name not in wanted or c["kind"] == "roof":
             continue
         print("bench: tenflower %s" % name, flush=True)
-        rows, err = run_cmd([exe["bench_ops"], "--threads", str(threads), "--min-time",
-                             str(args.min_time), "--only", name], ours_env, 180)
+        rows, err = run_cmd([exe[c.get("exe", "bench_ops")], "--threads", str(threads),
+                             "--min-time", str(args.min_time), "--only", name], ours_env, 180)
         got = [r for r in rows if r.get("case") == name]
         if got:
             ours[name] = got[0]
@@ -503,6 +538,8 @@ def main():
                 row["kernel_gflops"] = k.get("gflops")
             if ref_blas_is_reference:
                 row["ref_blas"] = "reference"
+        elif c["kind"] == "autograd":
+            row["target_ratio"] = c["target_ratio"]
         else:
             b = c["bytes"]
             row["bytes"] = b
@@ -517,6 +554,8 @@ def main():
                 ok = row["pct_peak"] is not None and row["pct_peak"] >= 85 and row["ratio"] <= 0.9
             elif t == "gemm_small":
                 ok = row["ratio"] <= 1.0
+            elif t == "autograd":
+                ok = row["ratio"] <= c["target_ratio"]
             else:
                 ok = row["pct_roof"] is not None and row["pct_roof"] >= 85 and row["ratio"] <= 1.0
             if t != "memory" and ref_blas_is_reference and ok:
@@ -554,6 +593,8 @@ def main():
         if row["kind"] == "gemm":
             rate, pct = fmt(row.get("gflops"), ".1f"), fmt(row.get("pct_peak"), ".0f") + "pk"
             gb = "-"
+        elif row["kind"] == "autograd":
+            rate, gb, pct = "-", "-", "<=%.1f" % row["target_ratio"]
         else:
             rate, gb, pct = "-", fmt(row.get("gbps"), ".1f"), fmt(row.get("pct_roof"), ".0f")
         mark = {True: "ok", False: "MISS", None: "?" if row["target"] else ""}[row["meets_target"]]

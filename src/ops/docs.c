@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "autograd/autograd.h"
 #include "ops/registry.h"
 #include "ops/samples.h"
 
@@ -75,12 +76,16 @@ char *tfw__ops_markdown(void) {
           "this file is stale. Dtype columns are measured: the op's first registry sample is run "
           "with its inputs of the first input's dtype cast to that dtype (yes = accepted, - = rejected with "
           "TFW_EDTYPE). f16/bf16 compute in f32 on the CPU.\n\n");
-  put(&s, "Backward, double backward and forward mode arrive with the autograd issue; the "
-          "`diff` column marks the ops that will be differentiable. The CUDA column fills in "
-          "with the CUDA backend.\n\n");
+  put(&s, "Autograd columns: `bwd` = reverse-mode rule, `2nd` = double backward (the rule is "
+          "built from differentiable ops; both are verified on every sample by "
+          "tests/c/test_autograd.c against float64 central differences), `fwd` = forward-mode "
+          "(JVP) rule, also checked against finite differences. `-` under `bwd` for an op "
+          "marked differentiable means the rule is still missing: reaching it in backward is a "
+          "TFW_EUNSUPPORTED error, never a silent zero. The CUDA column fills in with the CUDA "
+          "backend.\n\n");
   put(&s, "| op | in | out | f32 | f64 | f16 | bf16 | i8 | u8 | i32 | i64 | bool | CPU | CUDA | diff "
-          "| kind | description |\n");
-  put(&s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+          "| bwd | 2nd | fwd | kind | description |\n");
+  put(&s, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < TFW__OP_COUNT; i++) {
     const tfw__op_def *op = &tfw__ops[i];
     put(&s, "| `%s` | %s | %d |", op->name, op->n_in < 0 ? "n" : (char[]){(char)('0' + op->n_in), 0},
@@ -91,7 +96,11 @@ char *tfw__ops_markdown(void) {
                        : (op->flags & TFW__OPF_REDUCTION) ? "reduction"
                        : (op->flags & TFW__OPF_RANDOM)    ? "random"
                                                           : "other";
-    put(&s, " yes | - | %s | %s | %s |\n", (op->flags & TFW__OPF_DIFF) ? "yes" : "-", kind, op->doc);
+    bool diff = op->flags & TFW__OPF_DIFF;
+    bool bwd = op->backward != tfw__backward_none, fwd = op->jvp != tfw__jvp_none;
+    put(&s, " yes | - | %s | %s | %s | %s | %s | %s |\n", diff ? "yes" : "-",
+        diff ? (bwd ? "yes" : "**missing**") : "-", diff && bwd ? "yes" : "-",
+        diff ? (fwd ? "yes" : "**missing**") : "-", kind, op->doc);
   }
   put(&s, "\n%d ops.\n", (int)TFW__OP_COUNT);
   return s.buf;

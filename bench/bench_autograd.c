@@ -1,0 +1,143 @@
+/* Autograd benchmarks, run side by side with PyTorch by bench/run.py:
+ *   mlp_784_512_512_10_b64: forward + backward of a 784-512-512-10 ReLU MLP, batch 64, loss =
+ *     mean(out^2); gradients dropped each step (zero_grad(set_to_none)).
+ *   op_chain_1000x8: 1000 tiny ops (alternating mul/add on 8 floats), then backward: the cost
+ *     of tape bookkeeping per op.
+ * Usage: bench_autograd [--threads N] [--min-time S] [--only case]
+ * Prints {"case":..,"ours_ms":..,"ours_median_ms":..,"reps":..,"threads":N} per case, or
+ * {"case":..,"error":..} when a step fails. Timing: as bench_ops (warm-up, min of R). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <tenflower/tenflower.h>
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* ---- MLP ------------------------------------------------------------------------------------ */
+static tfw_tensor *W[3], *B[3], *X;
+
+static void mlp_setup(void) {
+  const int64_t dims[4] = {784, 512, 512, 10};
+  tfw_manual_seed(1);
+  for (int l = 0; l < 3; l++) {
+    W[l] = tfw_randn(TFW_DTYPE_F32, 2, (int64_t[]){dims[l], dims[l + 1]});
+    B[l] = tfw_zeros(TFW_DTYPE_F32, 1, (int64_t[]){dims[l + 1]});
+    tfw_tensor_set_requires_grad(W[l], true);
+    tfw_tensor_set_requires_grad(B[l], true);
+  }
+  X = tfw_randn(TFW_DTYPE_F32, 2, (int64_t[]){64, 784});
+}
+
+static int mlp_step(void) {
+  tfw_tensor *h = tfw_retain(X);
+  for (int l = 0; l < 3; l++) {
+    tfw_tensor *m = tfw_matmul(h, W[l]);
+    tfw_tensor *a = m ? tfw_add(m, B[l]) : NULL;
+    tfw_release(m);
+    tfw_release(h);
+    if (!a) return -1;
+    if (l < 2) {
+      h = tfw_relu(a);
+      tfw_release(a);
+      if (!h) return -1;
+    } else {
+      h = a;
+    }
+  }
+  tfw_tensor *sq = tfw_mul(h, h);
+  tfw_tensor *loss = sq ? tfw_mean(sq, 0, NULL, false) : NULL;
+  tfw_release(sq);
+  tfw_release(h);
+  if (!loss) return -1;
+  tfw_status st = tfw_backward(loss, NULL, false, false);
+  tfw_release(loss);
+  for (int l = 0; l < 3; l++) tfw_tensor_zero_grad(W[l]), tfw_tensor_zero_grad(B[l]);
+  return st == TFW_OK ? 0 : -1;
+}
+
+/* ---- chain of tiny ops ----------------------------------------------------------------------- */
+static tfw_tensor *CX, *CM, *CA;
+
+static void chain_setup(void) {
+  CX = tfw_full(TFW_DTYPE_F32, 1, (int64_t[]){8}, 0.5);
+  tfw_tensor_set_requires_grad(CX, true);
+  CM = tfw_full(TFW_DTYPE_F32, 1, (int64_t[]){8}, 1.0001);
+  CA = tfw_full(TFW_DTYPE_F32, 1, (int64_t[]){8}, 0.001);
+}
+
+static int chain_step(void) {
+  tfw_tensor *y = tfw_retain(CX);
+  for (int i = 0; i < 1000; i++) {
+    tfw_tensor *n = (i & 1) ? tfw_add(y, CA) : tfw_mul(y, CM);
+    tfw_release(y);
+    if (!n) return -1;
+    y = n;
+  }
+  tfw_tensor *s = tfw_sum(y, 0, NULL, false);
+  tfw_release(y);
+  if (!s) return -1;
+  tfw_status st = tfw_backward(s, NULL, false, false);
+  tfw_release(s);
+  tfw_tensor_zero_grad(CX);
+  return st == TFW_OK ? 0 : -1;
+}
+
+typedef struct {
+  const char *name;
+  void (*setup)(void);
+  int (*step)(void);
+} bcase;
+
+static const bcase CASES[] = {
+    {"mlp_784_512_512_10_b64", mlp_setup, mlp_step},
+    {"op_chain_1000x8", chain_setup, chain_step},
+};
+
+int main(int argc, char **argv) {
+  int threads = 2;
+  double min_time = 0.3;
+  const char *only = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+  }
+  tfw_set_num_threads(threads);
+  for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
+    if (only && !strstr(only, CASES[c].name)) continue;
+    CASES[c].setup();
+    if (CASES[c].step() || CASES[c].step()) {
+      printf("{\"case\":\"%s\",\"error\":\"%s\"}\n", CASES[c].name, tfw_last_error());
+      continue;
+    }
+    double t0 = now_s();
+    CASES[c].step();
+    double est = now_s() - t0;
+    int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
+    if (reps < 5) reps = 5;
+    if (reps > 100000) reps = 100000;
+    double *ts = malloc(sizeof(double) * (size_t)reps);
+    for (int r = 0; r < reps; r++) {
+      t0 = now_s();
+      CASES[c].step();
+      ts[r] = now_s() - t0;
+    }
+    qsort(ts, (size_t)reps, sizeof(double), cmp_double);
+    printf("{\"case\":\"%s\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,\"threads\":%d}\n",
+           CASES[c].name, ts[0] * 1e3, ts[reps / 2] * 1e3, reps, threads);
+    fflush(stdout);
+    free(ts);
+  }
+  return 0;
+}
