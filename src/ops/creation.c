@@ -144,8 +144,8 @@ int tfw__sample_eye(const tfw__op_def *op, tfw__call *calls, int cap) {
 }
 int tfw__sample_cast(const tfw__op_def *op, tfw__call *calls, int cap) {
   static const int64_t s[2] = {3, 5};
-  const tfw_dtype to[3] = {TFW_DTYPE_BF16, TFW_DTYPE_I32, TFW_DTYPE_F64};
-  const tfw__layout lay[3] = {TFW__LAYOUT_CONTIGUOUS, TFW__LAYOUT_STRIDED, TFW__LAYOUT_BROADCAST};
+  const tfw_dtype to[3] = {TFW_DTYPE_F64, TFW_DTYPE_I32, TFW_DTYPE_BF16};
+  const tfw__layout lay[3] = {TFW__LAYOUT_STRIDED, TFW__LAYOUT_BROADCAST, TFW__LAYOUT_CONTIGUOUS};
   int n = 0;
   for (int k = 0; k < 3 && n < cap; k++, n++) {
     const tfw_tensor *a = tfw__sample_tensor(TFW_DTYPE_F32, 2, s, -100, 100, (uint64_t)k, lay[k]);

@@ -3,12 +3,14 @@
  * cat/stack allocate the output once and copy each input into a narrow() (cat) or
  * select() (stack) of it with tfw__copy_cast, which is parallel, casts to the promoted
  * dtype and handles any input strides. The registry entries take at most TFW__MAX_IN
- * inputs; tfw_cat/tfw_stack with more run the same plan/fill functions directly, so there
- * is one code path and no grouping of partial results.
+ * inputs; tfw_cat/tfw_stack with more run the same plan/fill functions directly (one copy,
+ * no grouping of partial results) unless autograd is watching an input: then they go
+ * through the registry in groups of TFW__MAX_IN, so that every step is recorded.
  *
  * split/chunk return arrays of narrow() views (no copies); they are composites of the
  * narrow entry and have no registry entry of their own. */
 
+#include "autograd/autograd.h"
 #include "ops/registry.h"
 #include "ops/samples.h"
 #include "ops/view.h"
@@ -153,6 +155,51 @@ int tfw__sample_cat(const tfw__op_def *op, tfw__call *calls, int cap) {
 /* ---- public wrappers ----------------------------------------------------------------------- */
 
 static tfw_tensor *cat_or_stack(const char *op, tfw__op_id id, int n, tfw_tensor *const *ts,
+                                int dim);
+
+/* True if autograd (reverse or forward mode) would record an op on one of ts. */
+static bool watched(int n, tfw_tensor *const *ts) {
+  for (int i = 0; i < n; i++)
+    if ((tfw_grad_enabled() && tfw__requires_grad(ts[i])) || tfw__tangent(ts[i])) return true;
+  return false;
+}
+
+/* cat/stack of n > TFW__MAX_IN tensors (already checked by cat_plan; d normalised) as
+ * registry calls: groups of TFW__MAX_IN, then cat of the groups' results along d (a stacked
+ * group has the new dim at d). Inputs that cat skips are dropped first. */
+static tfw_tensor *cat_groups(const char *op, tfw__op_id id, int n, tfw_tensor *const *ts, int d,
+                              int out_ndim) {
+  bool stack = id == TFW__OP_stack;
+  tfw_tensor **keep = tfw__calloc((size_t)n, sizeof *keep);
+  int ng = (n + TFW__MAX_IN - 1) / TFW__MAX_IN, nk = 0;
+  tfw_tensor **parts = tfw__calloc((size_t)ng, sizeof *parts);
+  tfw_tensor *out = NULL;
+  if (!keep || !parts) {
+    tfw__error(TFW_ENOMEM, "%s: out of memory for %d inputs", op, n);
+    goto done;
+  }
+  for (int i = 0; i < n; i++)
+    if (stack || out_ndim == 1 || !cat_skipped(ts[i])) keep[nk++] = ts[i];
+  if (nk <= TFW__MAX_IN) {
+    out = cat_or_stack(op, id, nk, keep, d);
+    goto done;
+  }
+  ng = (nk + TFW__MAX_IN - 1) / TFW__MAX_IN;
+  for (int g = 0; g < ng; g++) {
+    int k = nk - g * TFW__MAX_IN < TFW__MAX_IN ? nk - g * TFW__MAX_IN : TFW__MAX_IN;
+    parts[g] = cat_or_stack(op, id, k, keep + g * TFW__MAX_IN, d);
+    if (!parts[g]) goto done;
+  }
+  out = cat_or_stack(op, TFW__OP_cat, ng, parts, d);
+done:
+  if (parts)
+    for (int g = 0; g < ng; g++) tfw_release(parts[g]);
+  tfw__free(parts);
+  tfw__free(keep);
+  return out;
+}
+
+static tfw_tensor *cat_or_stack(const char *op, tfw__op_id id, int n, tfw_tensor *const *ts,
                                 int dim) {
   if (n >= 1 && n <= TFW__MAX_IN && ts) {
     tfw__call c;
@@ -160,11 +207,13 @@ static tfw_tensor *cat_or_stack(const char *op, tfw__op_id id, int n, tfw_tensor
     c.a.i[0] = dim;
     return tfw__op_run(&c);
   }
-  /* more inputs than a registry call holds: the same plan and fill, without the dispatcher */
+  /* more inputs than a registry call holds: the same plan and fill, without the dispatcher
+   * (or in registry-sized groups when autograd must see the op) */
   tfw__meta m;
   int d;
   bool stack = id == TFW__OP_stack;
   if (cat_plan(op, stack, n, (const tfw_tensor *const *)ts, dim, &m, &d)) return NULL;
+  if (watched(n, ts)) return cat_groups(op, id, n, ts, d, m.ndim);
   tfw_tensor *out = tfw__tensor_new(op, m.dtype, m.ndim, m.shape);
   if (!out) return NULL;
   if (cat_fill(out, stack, n, (const tfw_tensor *const *)ts, d)) {

@@ -185,6 +185,11 @@ static void check_second_order(gc_case *gc, const char *what) {
   for (int l = 0; l < gc->n_leaf; l++) tfw_release(v[l]);
 }
 
+static void free_case(gc_case *gc) {
+  for (int i = 0; i < gc->call.n_in; i++) tfw_release((tfw_tensor *)gc->call.in[i]);
+  for (int k = 0; k < TFW__MAX_OUT; k++) tfw_release(gc->gout[k]);
+}
+
 /* Builds a float64 gradcheck case from a registry sample; false if it has no float input. */
 static bool make_case(const tfw__call *sample, bool strided, uint64_t seed, gc_case *gc) {
   memset(gc, 0, sizeof *gc);
@@ -207,19 +212,27 @@ static bool make_case(const tfw__call *sample, bool strided, uint64_t seed, gc_c
   tfw_status st = tfw__op_run_multi(&gc->call, out);
   tfw_set_grad_enabled(prev);
   cr_assert_eq(st, TFW_OK, "%s f64 sample: %s", sample->op->name, tfw_last_error());
+  bool usable = false;
   for (int k = 0; k < sample->op->n_out; k++) {
-    if (tfw_dtype_is_floating(tfw_tensor_dtype(out[k])))
+    tfw_dtype odt = tfw_tensor_dtype(out[k]);
+    /* finite differences need float64 outputs (a cast to f32/f16/bf16 output rounds away
+     * the perturbation); integer outputs carry no gradient */
+    if (odt == TFW_DTYPE_F64) {
       gc->gout[k] = th_random(TFW_DTYPE_F64, tfw_tensor_ndim(out[k]), tfw_tensor_shape(out[k]), -1, 1,
                               seed * 31 + (uint64_t)k);
+      usable = true;
+    } else if (tfw_dtype_is_floating(odt)) {
+      usable = false;
+      tfw_release(out[k]);
+      for (int j = k + 1; j < sample->op->n_out; j++) tfw_release(out[j]);
+      break;
+    }
     tfw_release(out[k]);
   }
-  return true;
+  if (!usable) free_case(gc);
+  return usable;
 }
 
-static void free_case(gc_case *gc) {
-  for (int i = 0; i < gc->call.n_in; i++) tfw_release((tfw_tensor *)gc->call.in[i]);
-  for (int k = 0; k < TFW__MAX_OUT; k++) tfw_release(gc->gout[k]);
-}
 
 static void gradcheck_ops(bool second) {
   int checked = 0;
@@ -405,7 +418,8 @@ static void eval_shifted(const tfw__call *c, tfw_tensor *const *x, tfw_tensor *c
   tfw_tensor *out[TFW__MAX_OUT];
   cr_assert_eq(tfw__op_run_multi(&cc, out), TFW_OK, "%s: %s", c->op->name, tfw_last_error());
   for (int k = 0; k < c->op->n_out; k++) {
-    vals[k] = tfw_dtype_is_floating(tfw_tensor_dtype(out[k])) ? th_values(out[k]) : NULL;
+    /* only float64 outputs resolve a 1e-6 step (casts to narrower floats round it away) */
+    vals[k] = tfw_tensor_dtype(out[k]) == TFW_DTYPE_F64 ? th_values(out[k]) : NULL;
     tfw_release(out[k]);
   }
   for (int i = 0; i < c->n_in; i++) tfw_release(moved[i]);
