@@ -28,9 +28,22 @@ tfw_status tfw__forward_ad_record(const tfw__call *c, tfw_tensor **out) {
   if (op->jvp == tfw__jvp_none)
     return tfw__error(TFW_EUNSUPPORTED, "jvp: %s has no forward-mode rule yet", op->name);
   tfw_tensor *tout[TFW__MAX_OUT] = {NULL};
+  /* The rule sees detached aliases of the outputs: a tangent computed from out[k] must not
+   * record a graph node holding out[k], or out[k] -> tangent -> node -> out[k] would be a
+   * reference cycle (found by the hvp tests: leaked tensors). Reverse-over-forward is not
+   * supported, so the tangent needs no history through the primal outputs. */
+  tfw_tensor *det[TFW__MAX_OUT] = {NULL};
+  for (int k = 0; k < op->n_out; k++) {
+    det[k] = tfw_detach(out[k]);
+    if (!det[k]) {
+      for (int j = 0; j < k; j++) tfw_release(det[j]);
+      return tfw_last_status();
+    }
+  }
   g_in_jvp++;
-  tfw_status st = op->jvp(c, out, tin, tout);
+  tfw_status st = op->jvp(c, det, tin, tout);
   g_in_jvp--;
+  for (int k = 0; k < op->n_out; k++) tfw_release(det[k]);
   if (st) return st;
   for (int k = 0; k < op->n_out; k++) {
     if (!tout[k]) continue;
