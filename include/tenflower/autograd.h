@@ -86,6 +86,31 @@ TFW_API tfw_status tfw_hvp(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *in
  * dims in all), built column by column with forward mode. */
 TFW_API tfw_status tfw_jacobian(tfw_fn fn, void *ctx, const tfw_tensor *input, tfw_tensor **jac);
 
+/* ---- activation checkpointing and anomaly mode ----------------------------------------- */
+
+/* Activation checkpointing: outputs = fn(inputs), computed with grad mode off so that no
+ * intermediate activation is kept; one graph node records the call. Its backward re-runs
+ * fn from the saved inputs with grad mode on and the global RNG state (tfw_rng_get_state)
+ * set back to what it was at the forward, so random ops (dropout masks) draw the same
+ * numbers, then backpropagates through the recomputed graph into the inputs: gradients
+ * are bit-identical to running fn without checkpointing. Every tensor fn uses that needs
+ * a gradient must be among the inputs (backward fails with TFW_EVALUE if fn reads one from
+ * ctx); ctx must stay valid until the graph is freed. At most 8 inputs and 2 outputs
+ * (TFW_EVALUE otherwise). When grad mode is off or no input requires grad, this is just
+ * fn(inputs). Double backward (create_graph) through a checkpoint is TFW_EUNSUPPORTED.
+ * outputs[0..n_out) receive new references. */
+TFW_API tfw_status tfw_checkpoint(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inputs,
+                                  int n_out, tfw_tensor **outputs);
+
+/* Anomaly mode (process-wide, off by default; a debugging aid, it reads every result):
+ * - forward: an op whose floating outputs hold NaN (or Inf) while its inputs held none fails
+ *   with TFW_EVALUE, e.g. "anomaly: log (forward) produced NaN/Inf from inputs of shape
+ *   [3, 4] (output 0 holds Inf)"; ops without tensor inputs (full, arange) are not checked;
+ * - backward: a backward rule that returns a gradient holding NaN/Inf fails the backward
+ *   with TFW_EVALUE naming the op, the input and the input shapes. */
+TFW_API void tfw_set_anomaly_mode(bool on);
+TFW_API bool tfw_anomaly_mode(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,10 @@ struct tfw__node {
   tfw__meta out_meta[TFW__MAX_OUT];
   tfw__hook *out_hooks[TFW__MAX_OUT];
   uint64_t seq;                    /* creation order: later nodes run first in backward */
+  /* Custom nodes (tfw_checkpoint): op is a def outside the registry whose backward reads ctx;
+   * ctx_free (may be NULL) frees ctx when the node dies. NULL for registry ops. */
+  void *ctx;
+  void (*ctx_free)(void *ctx);
 };
 
 /* The saved input i of a node (borrowed). */
@@ -69,6 +73,14 @@ tfw_tensor *tfw__grad_for_input(const tfw__node *n, int i, const tfw_tensor *g);
 /* True if input i of the node gets a gradient (floating and requires grad). */
 bool tfw__needs_grad(const tfw__node *n, int i);
 
+
+/* ---- anomaly mode (anomaly.c) ------------------------------------------------------------ */
+/* Runs the node's backward rule; with anomaly mode on, fails (TFW_EVALUE) when a gradient it
+ * returns holds NaN/Inf. The engine calls every rule through this. */
+tfw_status tfw__run_backward_rule(const tfw__node *n, tfw_tensor *const *gout, tfw_tensor **gin);
+/* With anomaly mode on, fails (TFW_EVALUE) when an op's floating outputs hold NaN (Inf) and its
+ * inputs held none; not checked inside backward rules. Called by tfw__autograd_record. */
+tfw_status tfw__anomaly_check_forward(const tfw__call *c, tfw_tensor **out);
 
 /* ---- helpers for JVP rules --------------------------------------------------------------- */
 /* t broadcast to out's shape and cast to out's dtype. */

@@ -255,7 +255,7 @@ static tfw_status run_node(graph *g, int idx, heap *hp, const capture *cap, bool
         if (st) goto done;
       }
     }
-  st = op->backward(n, gout, gin);
+  st = tfw__run_backward_rule(n, gout, gin);
   if (st) goto done;
   for (int i = 0; i < n->call.n_in; i++) {
     const tfw__edge *e = &n->next[i];

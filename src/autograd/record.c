@@ -53,6 +53,7 @@ void tfw__node_release(tfw__node *n) {
     tfw_release(n->next[i].leaf);
   }
   for (int k = 0; k < TFW__MAX_OUT; k++) hooks_free(n->out_hooks[k]);
+  if (n->ctx_free) n->ctx_free(n->ctx);
   tfw__free(n);
 }
 
@@ -152,6 +153,8 @@ tfw_status tfw_tensor_register_hook(tfw_tensor *t, tfw_grad_hook_fn fn, void *ct
 /* ---- recording ---------------------------------------------------------------------------- */
 
 tfw_status tfw__autograd_record(const tfw__call *c, tfw_tensor **out) {
+  tfw_status ast = tfw__anomaly_check_forward(c, out);
+  if (ast) return ast;
   if (g_grad_disabled) return TFW_OK;
   const tfw__op_def *op = c->op;
   bool any = false;
