@@ -532,3 +532,22 @@ Test(autograd, jvp_vjp_hvp_jacobian) {
   tfw_release(J), tfw_release(W), tfw_release(x), tfw_release(v);
   th_expect_no_leaks();
 }
+
+/* Every op marked differentiable has a backward and a forward-mode rule (docs/ops.md lists
+ * them; test_registry checks that file is current). */
+Test(autograd, every_differentiable_op_has_rules) {
+  int missing = 0;
+  for (int id = 0; id < TFW__OP_COUNT; id++) {
+    const tfw__op_def *op = &tfw__ops[id];
+    if (!(op->flags & TFW__OPF_DIFF)) continue;
+    if (op->backward == tfw__backward_none) {
+      fprintf(stderr, "%s: differentiable but has no backward rule\n", op->name);
+      missing++;
+    }
+    if (op->jvp == tfw__jvp_none) {
+      fprintf(stderr, "%s: differentiable but has no forward-mode rule\n", op->name);
+      missing++;
+    }
+  }
+  cr_assert_eq(missing, 0, "%d rules missing (see above)", missing);
+}
