@@ -280,6 +280,15 @@ static tfw__loop_fn copy_for(tfw_dtype ct) {
 #define DEF_WHERE(TY)                                                                \
   static TFW__CLONES void where_##TY(int64_t n, char **p, const int64_t *s, void *ctx) { \
     (void)ctx;                                                                       \
+    if (s[0] == sizeof(T_##TY) && s[1] == 1 && s[2] == sizeof(T_##TY) &&             \
+        (s[3] == sizeof(T_##TY) || s[3] == 0)) { /* contiguous; b may be a scalar */ \
+      T_##TY *restrict o = (T_##TY *)p[0];                                           \
+      const bool *restrict c = (const bool *)p[1];                                   \
+      const T_##TY *restrict a = (const T_##TY *)p[2], *restrict b = (const T_##TY *)p[3]; \
+      const int64_t bs = s[3] ? 1 : 0;                                               \
+      for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i * bs];                \
+      return;                                                                        \
+    }                                                                                \
     for (int64_t i = 0; i < n; i++) {                                                \
       bool c = *(const bool *)(p[1] + i * s[1]);                                     \
       T_##TY a = *(const T_##TY *)(p[2] + i * s[2]);                                 \
