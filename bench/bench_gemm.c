@@ -1,6 +1,6 @@
 /* GEMM benchmark: tfw__sgemm on square row-major problems and the machine's FP32 FMA peak.
  *
- *   bench_gemm [--threads N] [--reps R] [--sizes 256,512,1024,2048] [--dgemm]
+ *   bench_gemm [--threads N] [--reps R] [--sizes 256,512,1024,2048] [--dgemm] [--no-peak]
  *
  * Prints one JSON line per case:
  *   {"case":"sgemm_n1024","ours_ms":..,"gflops":..,"threads":2,"kernel":"..."}
@@ -157,15 +157,16 @@ static void bench_dgemm(int64_t n, int reps, int threads) {
 }
 
 int main(int argc, char **argv) {
-  int threads = 0, reps = 0, dgemm = 0;
+  int threads = 0, reps = 0, dgemm = 0, peak = 1;
   const char *sizes = "256,512,1024,2048";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) sizes = argv[++i];
     else if (!strcmp(argv[i], "--dgemm")) dgemm = 1;
+    else if (!strcmp(argv[i], "--no-peak")) peak = 0;
     else {
-      fprintf(stderr, "usage: %s [--threads N] [--reps R] [--sizes a,b,..] [--dgemm]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--threads N] [--reps R] [--sizes a,b,..] [--dgemm] [--no-peak]\n", argv[0]);
       return 2;
     }
   }
@@ -178,15 +179,15 @@ int main(int argc, char **argv) {
     long n = strtol(s, &end, 10);
     if (end == s) break;
     if (n > 0) {
-      /* enough repetitions for ~1 s of work at 100 GFLOP/s, at least 5 */
-      int r = reps > 0 ? reps : (int)(100e9 / (2.0 * n * n * n));
-      if (r < 5) r = 5;
-      if (r > 200) r = 200;
+      /* enough repetitions for ~1 s of work at 100 GFLOP/s, 5 to 200 (or exactly --reps) */
+      int r = (int)(100e9 / (2.0 * n * n * n));
+      r = r < 5 ? 5 : r > 200 ? 200 : r;
+      if (reps > 0) r = reps;
       bench_sgemm(n, r, threads);
       if (dgemm) bench_dgemm(n, r < 50 ? r : 50, threads);
     }
     s = *end == ',' ? end + 1 : end;
   }
-  fma_peak(threads);
+  if (peak) fma_peak(threads);
   return 0;
 }

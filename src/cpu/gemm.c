@@ -1,7 +1,7 @@
 /* Packed, cache-blocked GEMM (BLIS-style): C = alpha*A@B + beta*C for f32 and f64.
  *
  * Loop nest (gemm_driver.h), letters as in gemm.h:
- *   jc over N in nc      B panel  kc x nc  packed once, shared by all threads   (L3)
+ *   jc over N in nc      B panel  kc x nc  packed once per thread's columns      (L3)
  *    pc over K in kc     (kc balanced: nkb = ceil(K/kc_max), kc = ceil(K/nkb))
  *     ic over M in mc    A block  mc x kc  packed per thread                    (L2)
  *      jr over nc in nr  B sliver kc x nr  stays in L1 across the ir loop       (L1)
@@ -29,19 +29,29 @@
  * matters more than L1 residency of B: kc = 336 measured 99 GFLOP/s at n=1024 single
  * thread, kc = 512-768 102-105 (same noisy host, best of 4 rounds).
  *
- * Threads: one OpenMP region; B slivers are packed jointly, then threads split the rows of
- * C (or the nr-column slivers when M has too few mr-tiles to share evenly). K is never
- * split, so each C element sees the same kc blocks in the same order for any thread count:
+ * Packing: the copy and the transposing pack of full slivers use AVX2 (8x8 transposes,
+ * gemm_avx2.c) on the AVX2 and AVX-512 paths; row-major A@B needs the transposing one for
+ * A after the C^T swap, and scalar it cost ~25% of a 256^3 product on 2 Zen 4 threads.
+ *
+ * Threads: one OpenMP region. With 2 threads each one owns half of the nr-column slivers
+ * of C and runs the whole loop nest on them with its own packed A and B: nothing written
+ * is shared and there is no barrier. Jointly packed B (the earlier scheme, still used for
+ * more threads or when only rows balance) made every packed line move between the two
+ * cores' L2s: B packing took 4-5x longer than from a thread's own cache. K is never split,
+ * so each C element sees the same kc blocks in the same order for any thread count:
  * bit-identical results. Problems under 64^3 multiply-adds stay on the calling thread.
  *
- * Measured (bench/bench_gemm, row-major square f32, GFLOP/s, best of 3 rounds on a shared
- * and busy 2-core AMD EPYC Zen 4 VM; FMA peak 116.7 on 1 thread, 234.5 on 2):
- *            n=256   512  1024  2048
- *   1 thread   107   111   105   104   (90-95% of peak)
- *   2 threads  191   212   211   215   (82%, 90%, 90%, 92%)
- *   PyTorch 1.13 (Debian) same run, 2 threads: torch.mm 6 (bound to netlib reference BLAS);
- *   oneDNN inner product (mkldnn_linear) 194 220 215 211; 1 thread oneDNN 106 108 105 103,
- *   OpenBLAS 0.3.21 101 103 103 105.
+ * Measured (bench/run.py --only sgemm_*, tfw_matmul, row-major square f32, ms, minimum of
+ * R reps, 2 threads on a quiet 2-core AMD EPYC Zen 4 VM, load 1.0; FMA peak 233-235
+ * GFLOP/s; torch.mm = PyTorch 1.13 on OpenBLAS 0.3.21 SkylakeX kernels, same run):
+ *                       n=256    512   1024   2048
+ *   before (d477366)    0.173  1.251  10.30   80.2   (83%, 91%, 89%, 91% of peak)
+ *   now                 0.155  1.197   9.76   78.9   (93%, 97%, 95%, 94%)
+ *   torch.mm            0.173  1.285  10.37   82.0   (ratio now 0.88-0.90, 0.93-0.94,
+ *                                                     0.94-0.95, 0.95-0.96)
+ * Single thread (bench_gemm, earlier): 101-107 GFLOP/s, 87-91% of the 117 GFLOP/s peak.
+ * On a 16-core Sapphire Rapids VM (bench_gemm, 2 threads) the column split measured 5-25%
+ * faster than the joint-B row split at n = 256-2048.
  */
 #include "cpu/gemm.h"
 

@@ -56,8 +56,7 @@ static TFW__AVX2 void sgemm_ukr_avx2(int64_t kc, const float *restrict a,
   }
 }
 
-const tfw__sgemm_ukr tfw__sgemm_ukr_avx2 = {8 * S2_MV,         S2_NR,
-                                            sgemm_ukr_avx2,    "avx2 16x6",
+const tfw__sgemm_ukr tfw__sgemm_ukr_avx2 = {8 * S2_MV, S2_NR, sgemm_ukr_avx2, "avx2 16x6",
                                             tfw__spack_copy_avx2, tfw__spack_tr_avx2};
 
 static TFW__AVX2 void dgemm_ukr_avx2(int64_t kc, const double *restrict a,

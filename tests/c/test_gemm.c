@@ -306,4 +306,6 @@ Test(gemm, threads_bit_identical) {
   thread_invariance(16, 2000, 300, false, false); /* column split */
   thread_invariance(257, 129, 700, true, true);
   thread_invariance(8, 1500, 200, false, true);
+  thread_invariance(4, 20000, 16, false, false); /* several nc blocks per thread's columns */
+  thread_invariance(700, 5, 900, false, false);  /* row split, several kc blocks */
 }
