@@ -129,3 +129,103 @@ void th_expect_no_leaks(void) {
   cr_assert_eq(s.live_tensors, 0, "%lld tensors still alive", (long long)s.live_tensors);
   cr_assert_eq(s.live_bytes, 0, "%lld storage bytes still alive", (long long)s.live_bytes);
 }
+
+/* ---- PyTorch reference ------------------------------------------------------------------------ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool th_torch_available(void) {
+  static int avail = -1;
+  if (avail < 0)
+    avail = system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") == 0;
+  return avail == 1;
+}
+
+void th_require_torch(void) {
+  if (!th_torch_available()) cr_skip_test("PyTorch (python3-torch) is not installed: run scripts/deps.sh");
+}
+
+static const char *TORCH_PRELUDE =
+    "import sys, numpy as np, torch\n"
+    "import torch.nn.functional as F\n"
+    "torch.set_num_threads(1)\n"
+    "d = sys.argv[1]\n"
+    "x = []\n"
+    "for line in open(d + '/in.txt'):\n"
+    "    f = line.split()\n"
+    "    kind, nd = f[0], int(f[1])\n"
+    "    shape = [int(v) for v in f[2:2 + nd]]\n"
+    "    a = np.fromfile(d + '/in%d.bin' % len(x), dtype={'f': np.float64, 'i': np.int64, 'b': np.bool_}[kind]).reshape(shape)\n"
+    "    t = torch.from_numpy(a.copy())\n"
+    "    if kind == 'f': t.requires_grad_(True)\n"
+    "    x.append(t)\n"
+    "out = None\n";
+
+static const char *TORCH_EPILOGUE =
+    "\nwith open(d + '/out.txt', 'w') as m:\n"
+    "    for k, o in enumerate(out):\n"
+    "        o = torch.as_tensor(o).detach().to(torch.float64).contiguous()\n"
+    "        o.numpy().tofile(d + '/out%d.bin' % k)\n"
+    "        m.write('%d %s\\n' % (o.dim(), ' '.join(str(s) for s in o.shape)))\n";
+
+void th_torch_run(const char *code, int n_in, tfw_tensor *const *in, int n_out, tfw_tensor **out) {
+  char dir[] = "/tmp/tfw_torch_XXXXXX";
+  cr_assert(mkdtemp(dir) != NULL, "mkdtemp failed");
+  char path[512];
+  snprintf(path, sizeof path, "%s/in.txt", dir);
+  FILE *meta = fopen(path, "w");
+  cr_assert(meta);
+  for (int i = 0; i < n_in; i++) {
+    tfw_dtype dt = tfw_tensor_dtype(in[i]);
+    char kind = tfw_dtype_is_floating(dt) ? 'f' : (dt == TFW_DTYPE_BOOL ? 'b' : 'i');
+    tfw_tensor *c = tfw_to_dtype(in[i], kind == 'f' ? TFW_DTYPE_F64 : (kind == 'b' ? TFW_DTYPE_BOOL : TFW_DTYPE_I64));
+    cr_assert(c != NULL);
+    fprintf(meta, "%c %d", kind, tfw_tensor_ndim(c));
+    for (int d = 0; d < tfw_tensor_ndim(c); d++) fprintf(meta, " %lld", (long long)tfw_tensor_shape(c)[d]);
+    fprintf(meta, "\n");
+    snprintf(path, sizeof path, "%s/in%d.bin", dir, i);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    size_t nb = (size_t)tfw_tensor_numel(c) * tfw_dtype_size(tfw_tensor_dtype(c));
+    if (nb) cr_assert(fwrite(tfw_tensor_data(c), 1, nb, f) == nb);
+    fclose(f);
+    tfw_release(c);
+  }
+  fclose(meta);
+  snprintf(path, sizeof path, "%s/script.py", dir);
+  FILE *s = fopen(path, "w");
+  cr_assert(s);
+  fprintf(s, "%s%s\n%s", TORCH_PRELUDE, code, TORCH_EPILOGUE);
+  fclose(s);
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/script.py %s > %s/log.txt 2>&1", dir, dir, dir);
+  int rc = system(cmd);
+  if (rc != 0) {
+    snprintf(cmd, sizeof cmd, "cat %s/log.txt >&2", dir);
+    if (system(cmd)) {}
+    cr_assert_fail("PyTorch reference script failed (exit %d); code:\n%s", rc, code);
+  }
+  snprintf(path, sizeof path, "%s/out.txt", dir);
+  FILE *om = fopen(path, "r");
+  cr_assert(om);
+  for (int k = 0; k < n_out; k++) {
+    int nd;
+    int64_t shape[TFW_MAX_DIMS];
+    cr_assert(fscanf(om, "%d", &nd) == 1, "reference gave fewer than %d outputs", n_out);
+    for (int d = 0; d < nd; d++) {
+      long long v;
+      cr_assert(fscanf(om, "%lld", &v) == 1);
+      shape[d] = v;
+    }
+    out[k] = tfw_empty(TFW_DTYPE_F64, nd, shape);
+    snprintf(path, sizeof path, "%s/out%d.bin", dir, k);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    size_t nb = (size_t)tfw_tensor_numel(out[k]) * 8;
+    if (nb) cr_assert(fread(tfw_tensor_data(out[k]), 1, nb, f) == nb);
+    fclose(f);
+  }
+  fclose(om);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd)) {}
+}

@@ -40,3 +40,16 @@ void th_expect_no_leaks(void);
 double th_eps(tfw_dtype dt);
 
 #endif
+
+/* ---- PyTorch as the reference (Debian's python3-torch, run at test time) -------------------- */
+/* True if /usr/bin/python3 can import torch (cached). Tests that need it call
+ * th_require_torch(), which skips the test with a message when it is missing. */
+bool th_torch_available(void);
+void th_require_torch(void);
+/* Runs `code` in /usr/bin/python3 with torch: the inputs are visible as the list `x` of torch
+ * tensors (float64 for floating inputs, int64 for integer ones, bool for bool), with
+ * requires_grad=True on floating inputs; the code must set `out` to a list of n_out tensors
+ * (or numbers), which come back as float64 tfw tensors (new references in out[]). The prelude
+ * imports torch (as torch) and torch.nn.functional (as F). Fails the test on a Python error,
+ * printing the traceback. */
+void th_torch_run(const char *code, int n_in, tfw_tensor *const *in, int n_out, tfw_tensor **out);
