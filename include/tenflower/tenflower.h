@@ -7,5 +7,6 @@
 #include "tensor.h"
 #include "ops.h"
 #include "autograd.h"
+#include "nn.h"
 
 #endif
