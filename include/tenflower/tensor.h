@@ -78,6 +78,15 @@ TFW_API tfw_tensor *tfw_randn(tfw_dtype dt, int ndim, const int64_t *shape); /* 
 TFW_API tfw_tensor *tfw_randint(int64_t low, int64_t high, tfw_dtype dt, int ndim,
                                 const int64_t *shape); /* [low, high) */
 TFW_API tfw_tensor *tfw_bernoulli(const tfw_tensor *p); /* 1 with probability p, same dtype */
+/* Op-local randomness: the same draws from an explicit Philox (seed, offset) (offset in
+ * 128-bit counter blocks) instead of the global generator, which is left untouched. The
+ * global-generator forms above reserve their (seed, offset) up front and record it in the
+ * op's call, so any recorded random op can be replayed exactly (checkpointing, graphs). */
+TFW_API tfw_tensor *tfw_rand_at(uint64_t seed, uint64_t offset, tfw_dtype dt, int ndim,
+                                const int64_t *shape);
+TFW_API tfw_tensor *tfw_randn_at(uint64_t seed, uint64_t offset, tfw_dtype dt, int ndim,
+                                 const int64_t *shape);
+TFW_API tfw_tensor *tfw_bernoulli_at(uint64_t seed, uint64_t offset, const tfw_tensor *p);
 
 /* ---- copies and casts ---------------------------------------------------------------- */
 TFW_API tfw_tensor *tfw_contiguous(const tfw_tensor *t); /* t itself (retained) if contiguous */

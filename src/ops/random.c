@@ -167,7 +167,12 @@ tfw_status tfw__kernel_random_fill(const tfw__call *c, tfw_tensor **out) {
   f.low = c->a.i[0];
   f.range = (uint64_t)c->a.i[1] - (uint64_t)c->a.i[0];
   int64_t blocks = (f.n + f.per - 1) / f.per;
-  f.first = tfw__rng_reserve((uint64_t)blocks, &f.seed);
+  if (c->a.b[1]) { /* op-local (seed, offset), recorded in the call: replayable */
+    f.seed = (uint64_t)c->a.i[2];
+    f.first = (uint64_t)c->a.i[3];
+  } else {
+    f.first = tfw__rng_reserve((uint64_t)blocks, &f.seed);
+  }
   tfw__parallel_for(blocks, RNG_GRAIN_BLOCKS, fill_range, &f);
   return TFW_OK;
 }
@@ -232,12 +237,11 @@ static void bern_loop(int64_t n, char **ptrs, const int64_t *strides, void *ctx)
   }
 }
 
-tfw_status tfw__kernel_bernoulli(const tfw__call *c, tfw_tensor **out) {
-  const tfw_tensor *p = c->in[0];
-  tfw_tensor *o = out[0];
-  int64_t n = tfw__numel(o->ndim, o->shape);
+/* Fails with TFW_EVALUE naming the first p outside [0, 1] (or NaN). Checked in parallel, then
+ * the first bad value is located for the message. */
+static tfw_status validate_probs(const tfw_tensor *p) {
+  int64_t n = tfw__numel(p->ndim, p->shape);
   if (n == 0) return TFW_OK;
-  /* validate p first (in parallel), then find the first bad value for the message */
   tfw__iter it;
   tfw__iter_init(&it, 1, &p, p->ndim, p->shape);
   _Atomic bool bad = false;
@@ -259,11 +263,27 @@ tfw_status tfw__kernel_bernoulli(const tfw__call *c, tfw_tensor **out) {
                           v, (long long)i);
     }
   }
+  return TFW_OK;
+}
+
+tfw_status tfw__kernel_bernoulli(const tfw__call *c, tfw_tensor **out) {
+  const tfw_tensor *p = c->in[0];
+  tfw_tensor *o = out[0];
+  int64_t n = tfw__numel(o->ndim, o->shape);
+  if (n == 0) return TFW_OK;
+  tfw_status vst = validate_probs(p);
+  if (vst) return vst;
+  tfw__iter it;
   bern_ctx b;
   b.obase = tfw__data(o);
   b.dt = o->dtype;
   b.per = o->dtype == TFW_DTYPE_F64 ? 2 : 4;
-  b.first = tfw__rng_reserve((uint64_t)((n + b.per - 1) / b.per), &b.seed);
+  if (c->a.b[1]) { /* op-local (seed, offset), recorded in the call: replayable */
+    b.seed = (uint64_t)c->a.i[2];
+    b.first = (uint64_t)c->a.i[3];
+  } else {
+    b.first = tfw__rng_reserve((uint64_t)((n + b.per - 1) / b.per), &b.seed);
+  }
   const tfw_tensor *ops[2] = {o, p};
   tfw__iter_init(&it, 2, ops, o->ndim, o->shape);
   tfw__iter_run(&it, TFW__GRAIN_EW, bern_loop, &b);
@@ -309,10 +329,21 @@ int tfw__sample_bernoulli(const tfw__op_def *op, tfw__call *calls, int cap) {
 
 /* ---- public wrappers ------------------------------------------------------------------ */
 
+/* Counter blocks a draw of n values of dtype dt uses (4 32-bit draws per Philox block, 2 for
+ * 64-bit ones), so that a wrapper can reserve exactly the kernel's range. */
+static uint64_t blocks_for(tfw__op_id id, tfw_dtype dt, int64_t n) {
+  int64_t per = (id == TFW__OP_randint || dt == TFW_DTYPE_F64) ? 2 : 4;
+  return (uint64_t)((n + per - 1) / per);
+}
+
+/* explicit: use (seed, offset); otherwise reserve them from the global generator here, so
+ * every recorded call carries its own (seed, offset) and can be replayed exactly. */
 static tfw_tensor *run_fill(tfw__op_id id, tfw_dtype dt, int ndim, const int64_t *shape,
-                            int64_t low, int64_t high) {
+                            int64_t low, int64_t high, bool explicit_seed, uint64_t seed,
+                            uint64_t offset) {
   const char *name = tfw__ops[id].name;
-  if (tfw__check_shape(name, ndim, shape, 1, NULL)) return NULL;
+  int64_t numel;
+  if (tfw__check_shape(name, ndim, shape, 1, &numel)) return NULL;
   tfw__call c;
   tfw__call_init(&c, id, 0, NULL);
   c.a.dtype = dt;
@@ -320,22 +351,53 @@ static tfw_tensor *run_fill(tfw__op_id id, tfw_dtype dt, int ndim, const int64_t
   for (int d = 0; d < ndim; d++) c.a.ints[d] = shape[d];
   c.a.i[0] = low;
   c.a.i[1] = high;
+  if (!explicit_seed) {
+    tfw__meta meta[TFW__MAX_OUT];
+    if (tfw__infer_random_fill(&c, meta)) return NULL; /* a failing call consumes no counters */
+    offset = tfw__rng_reserve(blocks_for(id, dt, numel), &seed);
+  }
+  c.a.b[1] = true;
+  c.a.i[2] = (int64_t)seed;
+  c.a.i[3] = (int64_t)offset;
   return tfw__op_run(&c);
 }
 
 tfw_tensor *tfw_rand(tfw_dtype dt, int ndim, const int64_t *shape) {
-  return run_fill(TFW__OP_rand, dt, ndim, shape, 0, 0);
+  return run_fill(TFW__OP_rand, dt, ndim, shape, 0, 0, false, 0, 0);
 }
 
 tfw_tensor *tfw_randn(tfw_dtype dt, int ndim, const int64_t *shape) {
-  return run_fill(TFW__OP_randn, dt, ndim, shape, 0, 0);
+  return run_fill(TFW__OP_randn, dt, ndim, shape, 0, 0, false, 0, 0);
 }
 
 tfw_tensor *tfw_randint(int64_t low, int64_t high, tfw_dtype dt, int ndim, const int64_t *shape) {
-  return run_fill(TFW__OP_randint, dt, ndim, shape, low, high);
+  return run_fill(TFW__OP_randint, dt, ndim, shape, low, high, false, 0, 0);
 }
 
-tfw_tensor *tfw_bernoulli(const tfw_tensor *p) {
+tfw_tensor *tfw_rand_at(uint64_t seed, uint64_t offset, tfw_dtype dt, int ndim, const int64_t *shape) {
+  return run_fill(TFW__OP_rand, dt, ndim, shape, 0, 0, true, seed, offset);
+}
+
+tfw_tensor *tfw_randn_at(uint64_t seed, uint64_t offset, tfw_dtype dt, int ndim, const int64_t *shape) {
+  return run_fill(TFW__OP_randn, dt, ndim, shape, 0, 0, true, seed, offset);
+}
+
+static tfw_tensor *bernoulli(const tfw_tensor *p, bool explicit_seed, uint64_t seed, uint64_t offset) {
   if (tfw__check_tensor("bernoulli", "p", p)) return NULL;
-  return tfw__op1(TFW__OP_bernoulli, p);
+  tfw__call c;
+  tfw__call_init(&c, TFW__OP_bernoulli, 1, &p);
+  if (!explicit_seed) {
+    tfw__meta meta[TFW__MAX_OUT];
+    if (tfw__infer_bernoulli(&c, meta) || validate_probs(p)) return NULL; /* consumes nothing */
+    offset = tfw__rng_reserve(blocks_for(TFW__OP_bernoulli, p->dtype, tfw__numel(p->ndim, p->shape)), &seed);
+  }
+  c.a.b[1] = true;
+  c.a.i[2] = (int64_t)seed;
+  c.a.i[3] = (int64_t)offset;
+  return tfw__op_run(&c);
+}
+
+tfw_tensor *tfw_bernoulli(const tfw_tensor *p) { return bernoulli(p, false, 0, 0); }
+tfw_tensor *tfw_bernoulli_at(uint64_t seed, uint64_t offset, const tfw_tensor *p) {
+  return bernoulli(p, true, seed, offset);
 }
