@@ -8,5 +8,6 @@
 #include "ops.h"
 #include "autograd.h"
 #include "nn.h"
+#include "nn_functional_norm.h"
 
 #endif
