@@ -10,4 +10,6 @@
 #include "nn.h"
 #include "nn_functional_norm.h"
 
+#include "io.h"
+
 #endif
