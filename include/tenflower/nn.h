@@ -137,6 +137,28 @@ TFW_API tfw_module *tfw_residual_new(tfw_module *body);
 /* Activation modules without parameters: "relu", "gelu", "tanh", "sigmoid", "identity". */
 TFW_API tfw_module *tfw_activation_new(const char *name);
 
+/* Normalisation (weight 1, bias 0, eps e.g. 1e-5), as torch.nn.LayerNorm / RMSNorm /
+ * GroupNorm; parameters "weight", "bias". */
+TFW_API tfw_module *tfw_layer_norm_new(int n, const int64_t *normalized_shape, double eps,
+                                       bool elementwise_affine);
+TFW_API tfw_module *tfw_rms_norm_new(int n, const int64_t *normalized_shape, double eps,
+                                     bool elementwise_affine);
+TFW_API tfw_module *tfw_group_norm_new(int64_t num_groups, int64_t num_channels, double eps,
+                                       bool affine);
+/* BatchNorm1d ([N, C] or [N, C, L]) / BatchNorm2d ([N, C, H, W]): parameters "weight",
+ * "bias"; buffers "running_mean", "running_var", "num_batches_tracked" (PyTorch's names;
+ * momentum e.g. 0.1). Training mode uses batch statistics and updates the running ones. */
+TFW_API tfw_module *tfw_batch_norm1d_new(int64_t num_features, double eps, double momentum,
+                                         bool affine, bool track_running_stats);
+TFW_API tfw_module *tfw_batch_norm2d_new(int64_t num_features, double eps, double momentum,
+                                         bool affine, bool track_running_stats);
+/* Embedding: "weight" [num, dim] ~ N(0, 1), the padding_idx row zero (INT64_MIN = none);
+ * max_norm 0 = none. */
+TFW_API tfw_module *tfw_embedding_new(int64_t num_embeddings, int64_t embedding_dim,
+                                      int64_t padding_idx, double max_norm);
+/* Dropout(p): active in training mode only. */
+TFW_API tfw_module *tfw_dropout_new(double p);
+
 #ifdef __cplusplus
 }
 #endif
