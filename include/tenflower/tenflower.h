@@ -12,4 +12,6 @@
 
 #include "io.h"
 
+#include "nn_functional_conv.h"
+
 #endif
