@@ -14,4 +14,8 @@
 
 #include "nn_functional_conv.h"
 
+#include "nn_functional_activation.h"
+
+#include "nn_functional_loss.h"
+
 #endif

@@ -1,0 +1,10 @@
+/* Internal interface of the activation ops (activation.c), for their autograd rules. */
+#ifndef TFW_ACTIVATION_H
+#define TFW_ACTIVATION_H
+
+#include "ops/registry.h"
+
+/* Runs activation op id on x with attributes f[0] = f0, f[1] = f1 (new reference or NULL). */
+tfw_tensor *tfw__act(tfw__op_id id, const tfw_tensor *x, double f0, double f1);
+
+#endif
