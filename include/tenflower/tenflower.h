@@ -18,4 +18,6 @@
 
 #include "nn_functional_loss.h"
 
+#include "nn_recurrent.h"
+
 #endif
