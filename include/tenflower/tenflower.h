@@ -20,4 +20,8 @@
 
 #include "nn_recurrent.h"
 
+#include "nn_functional_attention.h"
+
+#include "nn_attention.h"
+
 #endif
