@@ -7,6 +7,13 @@
  *     512, batch 1024, ReLU) with and without activation checkpointing in 4 segments of 4
  *     layers (only segment inputs are kept; each segment is recomputed in backward):
  *     {"case":..,"plain_peak_mb":..,"ckpt_peak_mb":..,"plain_ms":..,"ckpt_ms":..}.
+ *   conv2d_mnist_b64: conv2d(1->32) then conv2d(32->64), 3x3, no padding, with bias, on
+ *     x [64, 1, 28, 28], then backward with a fixed random grad_output (weights and biases
+ *     require grad); gradients dropped each step.
+ *   cross_entropy_8192x1024: mean cross-entropy of logits [8192, 1024] against int64 targets,
+ *     forward + backward.
+ *   layer_norm_8192x1024: y = layer_norm(x [8192, 1024], [1024], w, b), then backward with a
+ *     fixed random grad_output (x, w, b require grad); gradients dropped each step.
  * Usage: bench_autograd [--threads N] [--min-time S] [--only case]
  * Prints {"case":..,"ours_ms":..,"ours_median_ms":..,"reps":..,"threads":N} per case, or
  * {"case":..,"error":..} when a step fails. Timing: as bench_ops (warm-up, min of R). */
@@ -166,15 +173,107 @@ static void checkpoint_case(int threads) {
          (double)peak[0] / (1 << 20), (double)peak[1] / (1 << 20), ms[0], ms[1], threads);
 }
 
+/* ---- layer norm ------------------------------------------------------------------------------- */
+static tfw_tensor *LX, *LW, *LB, *LG;
+
+static void ln_setup(void) {
+  tfw_manual_seed(5);
+  LX = tfw_randn(TFW_DTYPE_F32, 2, (int64_t[]){8192, 1024});
+  LW = tfw_randn(TFW_DTYPE_F32, 1, (int64_t[]){1024});
+  LB = tfw_randn(TFW_DTYPE_F32, 1, (int64_t[]){1024});
+  LG = tfw_randn(TFW_DTYPE_F32, 2, (int64_t[]){8192, 1024});
+  tfw_tensor_set_requires_grad(LX, true);
+  tfw_tensor_set_requires_grad(LW, true);
+  tfw_tensor_set_requires_grad(LB, true);
+}
+
+static int ln_step(void) {
+  tfw_tensor *y = tfw_layer_norm(LX, 1, (int64_t[]){1024}, LW, LB, 1e-5);
+  if (!y || tfw_backward(y, LG, false, false)) return -1;
+  tfw_release(y);
+  tfw_tensor_zero_grad(LX), tfw_tensor_zero_grad(LW), tfw_tensor_zero_grad(LB);
+  return 0;
+}
+
+/* ---- scaled dot-product attention (fused kernel), causal ------------------------------------ */
+static tfw_tensor *AQ, *AK, *AV, *AG;
+
+static void sdpa_setup(void) {
+  const int64_t s[4] = {8, 8, 512, 64};
+  tfw_manual_seed(6);
+  AQ = tfw_randn(TFW_DTYPE_F32, 4, s), AK = tfw_randn(TFW_DTYPE_F32, 4, s);
+  AV = tfw_randn(TFW_DTYPE_F32, 4, s), AG = tfw_randn(TFW_DTYPE_F32, 4, s);
+  tfw_tensor_set_requires_grad(AQ, true);
+  tfw_tensor_set_requires_grad(AK, true);
+  tfw_tensor_set_requires_grad(AV, true);
+}
+
+static int sdpa_step(void) {
+  tfw_tensor *y = tfw_scaled_dot_product_attention(AQ, AK, AV, NULL, 0, true, 0);
+  if (!y || tfw_backward(y, AG, false, false)) return -1;
+  tfw_release(y);
+  tfw_tensor_zero_grad(AQ), tfw_tensor_zero_grad(AK), tfw_tensor_zero_grad(AV);
+  return 0;
+}
+
+/* ---- MNIST-example convolutions: conv(1->32) then conv(32->64), 3x3, batch 64, 28x28 ------ */
+static tfw_tensor *CVX, *CVW1, *CVB1, *CVW2, *CVB2, *CVG;
+
+static void convnet_setup(void) {
+  tfw_manual_seed(7);
+  CVX = tfw_randn(TFW_DTYPE_F32, 4, (int64_t[]){64, 1, 28, 28});
+  CVW1 = tfw_randn(TFW_DTYPE_F32, 4, (int64_t[]){32, 1, 3, 3});
+  CVB1 = tfw_randn(TFW_DTYPE_F32, 1, (int64_t[]){32});
+  CVW2 = tfw_randn(TFW_DTYPE_F32, 4, (int64_t[]){64, 32, 3, 3});
+  CVB2 = tfw_randn(TFW_DTYPE_F32, 1, (int64_t[]){64});
+  CVG = tfw_randn(TFW_DTYPE_F32, 4, (int64_t[]){64, 64, 24, 24});
+  tfw_tensor *p[4] = {CVW1, CVB1, CVW2, CVB2};
+  for (int i = 0; i < 4; i++) tfw_tensor_set_requires_grad(p[i], true);
+}
+
+static int convnet_step(void) {
+  tfw_tensor *h = tfw_conv2d(CVX, CVW1, CVB1, NULL, NULL, NULL, 1);
+  tfw_tensor *y = h ? tfw_conv2d(h, CVW2, CVB2, NULL, NULL, NULL, 1) : NULL;
+  tfw_release(h);
+  if (!y || tfw_backward(y, CVG, false, false)) return -1;
+  tfw_release(y);
+  tfw_tensor_zero_grad(CVW1), tfw_tensor_zero_grad(CVB1);
+  tfw_tensor_zero_grad(CVW2), tfw_tensor_zero_grad(CVB2);
+  return 0;
+}
+
 typedef struct {
   const char *name;
   void (*setup)(void);
   int (*step)(void);
 } bcase;
 
+/* ---- cross-entropy: logits [8192, 1024], int64 targets, mean reduction ------------------- */
+static tfw_tensor *CE_X, *CE_T;
+
+static void ce_setup(void) {
+  tfw_manual_seed(9);
+  CE_X = tfw_randn(TFW_DTYPE_F32, 2, (int64_t[]){8192, 1024});
+  CE_T = tfw_randint(0, 1024, TFW_DTYPE_I64, 1, (int64_t[]){8192});
+  tfw_tensor_set_requires_grad(CE_X, true);
+}
+
+static int ce_step(void) {
+  tfw_tensor *loss = tfw_cross_entropy(CE_X, CE_T, NULL, "mean", -100, 0.0);
+  if (!loss) return -1;
+  tfw_status st = tfw_backward(loss, NULL, false, false);
+  tfw_release(loss);
+  tfw_tensor_zero_grad(CE_X);
+  return st == TFW_OK ? 0 : -1;
+}
+
 static const bcase CASES[] = {
+    {"cross_entropy_8192x1024", ce_setup, ce_step},
+    {"conv2d_mnist_b64", convnet_setup, convnet_step},
+    {"sdpa_b8_h8_t512_d64_causal", sdpa_setup, sdpa_step},
     {"mlp_784_512_512_10_b64", mlp_setup, mlp_step},
     {"op_chain_1000x8", chain_setup, chain_step},
+    {"layer_norm_8192x1024", ln_setup, ln_step},
 };
 
 int main(int argc, char **argv) {

@@ -56,6 +56,13 @@ CASES = [
     {"case": "mlp_784_512_512_10_b64", "kind": "autograd", "exe": "bench_autograd",
      "target_ratio": 0.8},
     {"case": "op_chain_1000x8", "kind": "autograd", "exe": "bench_autograd", "target_ratio": 0.5},
+    {"case": "layer_norm_8192x1024", "kind": "autograd", "exe": "bench_autograd", "target_ratio": 0.7},
+    {"case": "cross_entropy_8192x1024", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.7},
+    {"case": "sdpa_b8_h8_t512_d64_causal", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.8},
+    {"case": "conv2d_mnist_b64", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.6},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -159,6 +166,15 @@ def torch_worker(args):
                 for t in ws + bs:
                     t.grad = None
             return step
+        if name == "cross_entropy_8192x1024":
+            torch.manual_seed(9)
+            x = torch.randn(8192, 1024, requires_grad=True)
+            t = torch.randint(0, 1024, (8192,))
+
+            def step():
+                F.cross_entropy(x, t).backward()
+                x.grad = None
+            return step
         if name == "op_chain_1000x8":
             x = torch.full((8,), 0.5, requires_grad=True)
             m, c = torch.full((8,), 1.0001), torch.full((8,), 0.001)
@@ -169,6 +185,44 @@ def torch_worker(args):
                     y = y + c if i & 1 else y * m
                 y.sum().backward()
                 x.grad = None
+            return step
+        if name == "conv2d_mnist_b64":
+            torch.manual_seed(7)
+            x = torch.randn(64, 1, 28, 28)
+            w1, b1 = torch.randn(32, 1, 3, 3, requires_grad=True), torch.randn(32, requires_grad=True)
+            w2, b2 = torch.randn(64, 32, 3, 3, requires_grad=True), torch.randn(64, requires_grad=True)
+            g = torch.randn(64, 64, 24, 24)
+
+            def step():
+                F.conv2d(F.conv2d(x, w1, b1), w2, b2).backward(g)
+                for t in (w1, b1, w2, b2):
+                    t.grad = None
+            return step
+        if name == "layer_norm_8192x1024":
+            torch.manual_seed(5)
+            x = torch.randn(8192, 1024, requires_grad=True)
+            w = torch.randn(1024, requires_grad=True)
+            b = torch.randn(1024, requires_grad=True)
+            g = torch.randn(8192, 1024)
+
+            def step():
+                F.layer_norm(x, (1024,), w, b, 1e-5).backward(g)
+                for t in (x, w, b):
+                    t.grad = None
+            return step
+        if name == "sdpa_b8_h8_t512_d64_causal":
+            # torch 1.13's F._scaled_dot_product_attention is the unfused math path; the
+            # explicit softmax(q k^T / sqrt(d) + causal) v is the same computation
+            torch.manual_seed(6)
+            q, k, v = (torch.randn(8, 8, 512, 64, requires_grad=True) for _ in range(3))
+            g = torch.randn(8, 8, 512, 64)
+            causal = torch.ones(512, 512, dtype=torch.bool).tril()
+
+            def step():
+                s = (q @ k.transpose(-2, -1) * 0.125).masked_fill(~causal, float("-inf"))
+                (torch.softmax(s, -1) @ v).backward(g)
+                for t in (q, k, v):
+                    t.grad = None
             return step
         if name == "copy_64M":
             # the copy roof as PyTorch sees it: a copy into an existing buffer

@@ -1,7 +1,6 @@
 /* tenflower — a deep-learning framework in C. Include this header only. */
 #ifndef TENFLOWER_H
 #define TENFLOWER_H
-
 #include "status.h"
 #include "dtype.h"
 #include "tensor.h"
@@ -9,19 +8,12 @@
 #include "autograd.h"
 #include "nn.h"
 #include "nn_functional_norm.h"
-
 #include "io.h"
-
 #include "nn_functional_conv.h"
-
 #include "nn_functional_activation.h"
-
 #include "nn_functional_loss.h"
-
 #include "nn_recurrent.h"
-
 #include "nn_functional_attention.h"
-
 #include "nn_attention.h"
 
 #endif
