@@ -158,6 +158,33 @@ TFW_API tfw_module *tfw_embedding_new(int64_t num_embeddings, int64_t embedding_
                                       int64_t padding_idx, double max_norm);
 /* Dropout(p): active in training mode only. */
 TFW_API tfw_module *tfw_dropout_new(double p);
+/* Convolutions (PyTorch names and default init). Array arguments have one entry per spatial
+ * dim; NULL stride/dilation = 1, NULL padding = 0; padding_same = PyTorch's padding='same'
+ * (stride 1). Transposed weights are [in, out/groups, k...]. */
+TFW_API tfw_module *tfw_conv1d_new(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                                   int64_t stride, int64_t padding, int64_t dilation,
+                                   int64_t groups, bool bias);
+TFW_API tfw_module *tfw_conv2d_new(int64_t in_channels, int64_t out_channels,
+                                   const int64_t *kernel_size, const int64_t *stride,
+                                   const int64_t *padding, const int64_t *dilation,
+                                   int64_t groups, bool bias, bool padding_same);
+TFW_API tfw_module *tfw_conv_transpose2d_new(int64_t in_channels, int64_t out_channels,
+                                             const int64_t *kernel_size, const int64_t *stride,
+                                             const int64_t *padding,
+                                             const int64_t *output_padding, int64_t groups,
+                                             bool bias, const int64_t *dilation);
+/* Pooling: stride NULL or 0 = kernel size. */
+TFW_API tfw_module *tfw_max_pool2d_new(const int64_t *kernel_size, const int64_t *stride,
+                                       const int64_t *padding, bool ceil_mode);
+TFW_API tfw_module *tfw_avg_pool2d_new(const int64_t *kernel_size, const int64_t *stride,
+                                       const int64_t *padding, bool ceil_mode);
+TFW_API tfw_module *tfw_adaptive_avg_pool2d_new(const int64_t *output_size);
+TFW_API tfw_module *tfw_max_pool1d_new(int64_t kernel_size, int64_t stride, int64_t padding,
+                                       bool ceil_mode);
+TFW_API tfw_module *tfw_avg_pool1d_new(int64_t kernel_size, int64_t stride, int64_t padding,
+                                       bool ceil_mode);
+/* Flatten(start_dim, end_dim), PyTorch's defaults are 1 and -1. */
+TFW_API tfw_module *tfw_flatten_new(int start_dim, int end_dim);
 
 #ifdef __cplusplus
 }
