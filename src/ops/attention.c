@@ -272,9 +272,10 @@ tfw_status tfw__infer_sdpa_dropout_mask(const tfw__call *c, tfw__meta *out) {
 tfw_status tfw__kernel_sdpa_dropout_mask(const tfw__call *c, tfw_tensor **out) {
   const tfw__attrs *a = &c->a;
   int nd = a->n_ints;
+  if (tfw__numel(out[0]->ndim, out[0]->shape) == 0) return TFW_OK; /* dims may be huge */
   int64_t R = 1, Lk = a->ints[nd - 1];
   for (int d = 0; d < nd - 1; d++) R *= a->ints[d];
-  uint64_t nbj = (uint64_t)((Lk + 3) / 4);
+  uint64_t nbj = (uint64_t)Lk / 4 + ((uint64_t)Lk % 4 != 0);
   double keep = 1.0 / (1.0 - a->f[0]);
   float p = (float)a->f[0];
   char *dst = tfw__data(out[0]);
