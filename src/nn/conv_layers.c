@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "nn/nn_internal.h"
 #include "tenflower/nn.h"
 #include "tenflower/nn_functional_conv.h"
 
@@ -17,7 +18,6 @@ typedef struct {
   int64_t stride[2], padding[2], dilation[2], output_padding[2], groups;
 } conv_impl;
 
-static void free_impl(void *p) { free(p); }
 
 static tfw_status conv_forward(tfw_module *m, int n_in, tfw_tensor *const *in, int n_out, tfw_tensor **out) {
   if (n_in != 1 || n_out != 1)
@@ -38,9 +38,9 @@ static tfw_status conv_forward(tfw_module *m, int n_in, tfw_tensor *const *in, i
   return out[0] ? TFW_OK : tfw_last_status();
 }
 
-static const tfw_module_vtable CONV1D = {"Conv1d", conv_forward, free_impl};
-static const tfw_module_vtable CONV2D = {"Conv2d", conv_forward, free_impl};
-static const tfw_module_vtable CONVT2D = {"ConvTranspose2d", conv_forward, free_impl};
+static const tfw_module_vtable CONV1D = {"Conv1d", conv_forward, tfw__module_free_impl};
+static const tfw_module_vtable CONV2D = {"Conv2d", conv_forward, tfw__module_free_impl};
+static const tfw_module_vtable CONVT2D = {"ConvTranspose2d", conv_forward, tfw__module_free_impl};
 
 static tfw_module *conv_new(const tfw_module_vtable *vt, int dims, bool transposed, int64_t cin,
                             int64_t cout, const int64_t *k, const int64_t *stride, const int64_t *padding,
@@ -57,13 +57,9 @@ static tfw_module *conv_new(const tfw_module_vtable *vt, int dims, bool transpos
       tfw__error(TFW_EVALUE, "%s: kernel_size must be positive", name);
       return NULL;
     }
-  conv_impl *c = calloc(1, sizeof *c);
-  tfw_module *m = c ? tfw_module_new(vt, c) : NULL;
-  if (!m) {
-    free(c);
-    tfw__error(TFW_ENOMEM, "%s: out of memory", name);
-    return NULL;
-  }
+  conv_impl *c;
+  tfw_module *m = tfw__module_new_impl(vt, sizeof *c, (void **)&c);
+  if (!m) return NULL;
   c->dims = dims;
   c->transposed = transposed;
   c->same = same;
@@ -138,11 +134,11 @@ static tfw_status pool_forward(tfw_module *m, int n_in, tfw_tensor *const *in, i
   return out[0] ? TFW_OK : tfw_last_status();
 }
 
-static const tfw_module_vtable MAXPOOL2D = {"MaxPool2d", pool_forward, free_impl};
-static const tfw_module_vtable AVGPOOL2D = {"AvgPool2d", pool_forward, free_impl};
-static const tfw_module_vtable ADAPTIVE = {"AdaptiveAvgPool2d", pool_forward, free_impl};
-static const tfw_module_vtable MAXPOOL1D = {"MaxPool1d", pool_forward, free_impl};
-static const tfw_module_vtable AVGPOOL1D = {"AvgPool1d", pool_forward, free_impl};
+static const tfw_module_vtable MAXPOOL2D = {"MaxPool2d", pool_forward, tfw__module_free_impl};
+static const tfw_module_vtable AVGPOOL2D = {"AvgPool2d", pool_forward, tfw__module_free_impl};
+static const tfw_module_vtable ADAPTIVE = {"AdaptiveAvgPool2d", pool_forward, tfw__module_free_impl};
+static const tfw_module_vtable MAXPOOL1D = {"MaxPool1d", pool_forward, tfw__module_free_impl};
+static const tfw_module_vtable AVGPOOL1D = {"AvgPool1d", pool_forward, tfw__module_free_impl};
 
 static tfw_module *pool_new(const tfw_module_vtable *vt, int kind, int dims, const int64_t *k,
                             const int64_t *s, const int64_t *p, bool ceil_mode) {
@@ -151,13 +147,9 @@ static tfw_module *pool_new(const tfw_module_vtable *vt, int kind, int dims, con
       tfw__error(TFW_EVALUE, "%s: kernel/output size must be positive", vt->type_name);
       return NULL;
     }
-  pool_impl *q = calloc(1, sizeof *q);
-  tfw_module *m = q ? tfw_module_new(vt, q) : NULL;
-  if (!m) {
-    free(q);
-    tfw__error(TFW_ENOMEM, "%s: out of memory", vt->type_name);
-    return NULL;
-  }
+  pool_impl *q;
+  tfw_module *m = tfw__module_new_impl(vt, sizeof *q, (void **)&q);
+  if (!m) return NULL;
   q->kind = kind;
   q->ceil_mode = ceil_mode;
   for (int d = 0; d < dims; d++) {
@@ -198,16 +190,12 @@ static tfw_status flat_forward(tfw_module *m, int n_in, tfw_tensor *const *in, i
   out[0] = tfw_flatten(in[0], f->start, f->end);
   return out[0] ? TFW_OK : tfw_last_status();
 }
-static const tfw_module_vtable FLATTEN = {"Flatten", flat_forward, free_impl};
+static const tfw_module_vtable FLATTEN = {"Flatten", flat_forward, tfw__module_free_impl};
 
 tfw_module *tfw_flatten_new(int start_dim, int end_dim) {
-  flat_impl *f = calloc(1, sizeof *f);
-  tfw_module *m = f ? tfw_module_new(&FLATTEN, f) : NULL;
-  if (!m) {
-    free(f);
-    tfw__error(TFW_ENOMEM, "Flatten: out of memory");
-    return NULL;
-  }
+  flat_impl *f;
+  tfw_module *m = tfw__module_new_impl(&FLATTEN, sizeof *f, (void **)&f);
+  if (!m) return NULL;
   *f = (flat_impl){start_dim, end_dim};
   return m;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "nn/nn_internal.h"
 #include "tenflower/nn.h"
 
 /* ---- Linear ------------------------------------------------------------------------------- */
@@ -102,13 +103,9 @@ tfw_module *tfw_sequential_new(int n, tfw_module *const *modules) {
     tfw__error(TFW_EVALUE, "Sequential: bad module list");
     return NULL;
   }
-  seq_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(&SEQUENTIAL, s) : NULL;
-  if (!m) {
-    free(s);
-    if (!s) tfw__error(TFW_ENOMEM, "Sequential: out of memory");
-    return NULL;
-  }
+  seq_impl *s;
+  tfw_module *m = tfw__module_new_impl(&SEQUENTIAL, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   for (int i = 0; i < n; i++)
     if (tfw_sequential_append(m, modules[i])) {
       tfw_module_release(m);

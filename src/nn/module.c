@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "nn/nn_internal.h"
 #include "tenflower/nn.h"
 
 typedef struct entry {
@@ -72,6 +73,20 @@ tfw_module *tfw_module_new(const tfw_module_vtable *vt, void *impl) {
 }
 
 void *tfw_module_impl(const tfw_module *m) { return m ? m->impl : NULL; }
+
+void tfw__module_free_impl(void *impl) { free(impl); }
+
+tfw_module *tfw__module_new_impl(const tfw_module_vtable *vt, size_t impl_size, void **impl) {
+  void *blk = calloc(1, impl_size ? impl_size : 1);
+  tfw_module *m = blk ? tfw_module_new(vt, blk) : NULL;
+  if (!m) {
+    free(blk);
+    tfw__error(TFW_ENOMEM, "%s: out of memory", vt->type_name);
+    return NULL;
+  }
+  *impl = blk;
+  return m;
+}
 const char *tfw_module_type(const tfw_module *m) { return m ? m->vt->type_name : NULL; }
 
 tfw_module *tfw_module_retain(tfw_module *m) {

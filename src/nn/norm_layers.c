@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "core/core.h"
+#include "nn/nn_internal.h"
 #include "tenflower/nn.h"
 #include "tenflower/nn_functional_norm.h"
 
@@ -61,9 +62,8 @@ static tfw_status ln_forward(tfw_module *m, int n_in, tfw_tensor *const *in, int
   return out[0] ? TFW_OK : tfw_last_status();
 }
 
-static void free_impl(void *p) { free(p); }
-static const tfw_module_vtable LAYERNORM = {"LayerNorm", ln_forward, free_impl};
-static const tfw_module_vtable RMSNORM = {"RMSNorm", ln_forward, free_impl};
+static const tfw_module_vtable LAYERNORM = {"LayerNorm", ln_forward, tfw__module_free_impl};
+static const tfw_module_vtable RMSNORM = {"RMSNorm", ln_forward, tfw__module_free_impl};
 
 static tfw_module *norm_new(const tfw_module_vtable *vt, int n, const int64_t *shape, double eps,
                             bool affine, bool bias) {
@@ -72,13 +72,9 @@ static tfw_module *norm_new(const tfw_module_vtable *vt, int n, const int64_t *s
                TFW_MAX_DIMS, n);
     return NULL;
   }
-  ln_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(vt, s) : NULL;
-  if (!m) {
-    free(s);
-    tfw__error(TFW_ENOMEM, "%s: out of memory", vt->type_name);
-    return NULL;
-  }
+  ln_impl *s;
+  tfw_module *m = tfw__module_new_impl(vt, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   s->n = n;
   memcpy(s->shape, shape, sizeof(int64_t) * (size_t)n);
   s->eps = eps;
@@ -109,7 +105,7 @@ static tfw_status gn_forward(tfw_module *m, int n_in, tfw_tensor *const *in, int
   out[0] = tfw_group_norm(in[0], s->groups, P(m, "weight"), P(m, "bias"), s->eps);
   return out[0] ? TFW_OK : tfw_last_status();
 }
-static const tfw_module_vtable GROUPNORM = {"GroupNorm", gn_forward, free_impl};
+static const tfw_module_vtable GROUPNORM = {"GroupNorm", gn_forward, tfw__module_free_impl};
 
 tfw_module *tfw_group_norm_new(int64_t num_groups, int64_t num_channels, double eps, bool affine) {
   if (num_groups <= 0 || num_channels < 0 || num_channels % num_groups) {
@@ -117,13 +113,9 @@ tfw_module *tfw_group_norm_new(int64_t num_groups, int64_t num_channels, double 
                (long long)num_channels, (long long)num_groups);
     return NULL;
   }
-  gn_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(&GROUPNORM, s) : NULL;
-  if (!m) {
-    free(s);
-    tfw__error(TFW_ENOMEM, "GroupNorm: out of memory");
-    return NULL;
-  }
+  gn_impl *s;
+  tfw_module *m = tfw__module_new_impl(&GROUPNORM, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   *s = (gn_impl){num_groups, eps};
   tfw_status st = TFW_OK;
   if (affine) st = param(m, "weight", 1, &num_channels, 1.0);
@@ -161,8 +153,8 @@ static tfw_status bn_forward(tfw_module *m, int n_in, tfw_tensor *const *in, int
                           s->momentum, s->eps);
   return out[0] ? TFW_OK : tfw_last_status();
 }
-static const tfw_module_vtable BATCHNORM1D = {"BatchNorm1d", bn_forward, free_impl};
-static const tfw_module_vtable BATCHNORM2D = {"BatchNorm2d", bn_forward, free_impl};
+static const tfw_module_vtable BATCHNORM1D = {"BatchNorm1d", bn_forward, tfw__module_free_impl};
+static const tfw_module_vtable BATCHNORM2D = {"BatchNorm2d", bn_forward, tfw__module_free_impl};
 
 static tfw_module *bn_new(const tfw_module_vtable *vt, int want, int64_t c, double eps, double momentum,
                           bool affine, bool track) {
@@ -170,13 +162,9 @@ static tfw_module *bn_new(const tfw_module_vtable *vt, int want, int64_t c, doub
     tfw__error(TFW_EVALUE, "%s: num_features must be > 0, got %lld", vt->type_name, (long long)c);
     return NULL;
   }
-  bn_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(vt, s) : NULL;
-  if (!m) {
-    free(s);
-    tfw__error(TFW_ENOMEM, "%s: out of memory", vt->type_name);
-    return NULL;
-  }
+  bn_impl *s;
+  tfw_module *m = tfw__module_new_impl(vt, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   *s = (bn_impl){want, eps, momentum, track};
   tfw_status st = TFW_OK;
   if (affine) st = param(m, "weight", 1, &c, 1.0);
@@ -210,7 +198,7 @@ static tfw_status emb_forward(tfw_module *m, int n_in, tfw_tensor *const *in, in
   out[0] = tfw_embedding(in[0], P(m, "weight"), s->padding_idx, s->max_norm, 2.0);
   return out[0] ? TFW_OK : tfw_last_status();
 }
-static const tfw_module_vtable EMBEDDING = {"Embedding", emb_forward, free_impl};
+static const tfw_module_vtable EMBEDDING = {"Embedding", emb_forward, tfw__module_free_impl};
 
 tfw_module *tfw_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
                               double max_norm) {
@@ -227,13 +215,9 @@ tfw_module *tfw_embedding_new(int64_t num_embeddings, int64_t embedding_dim, int
     }
     if (padding_idx < 0) padding_idx += num_embeddings;
   }
-  emb_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(&EMBEDDING, s) : NULL;
-  if (!m) {
-    free(s);
-    tfw__error(TFW_ENOMEM, "Embedding: out of memory");
-    return NULL;
-  }
+  emb_impl *s;
+  tfw_module *m = tfw__module_new_impl(&EMBEDDING, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   *s = (emb_impl){padding_idx, max_norm};
   int64_t shape[2] = {num_embeddings, embedding_dim};
   tfw_tensor *w = tfw_empty(TFW_DTYPE_F32, 2, shape);
@@ -261,20 +245,16 @@ static tfw_status drop_forward(tfw_module *m, int n_in, tfw_tensor *const *in, i
   out[0] = tfw_dropout(in[0], s->p, tfw_module_is_training(m));
   return out[0] ? TFW_OK : tfw_last_status();
 }
-static const tfw_module_vtable DROPOUT = {"Dropout", drop_forward, free_impl};
+static const tfw_module_vtable DROPOUT = {"Dropout", drop_forward, tfw__module_free_impl};
 
 tfw_module *tfw_dropout_new(double p) {
   if (!(p >= 0 && p <= 1)) {
     tfw__error(TFW_EVALUE, "Dropout: p must be in [0, 1], got %g", p);
     return NULL;
   }
-  drop_impl *s = calloc(1, sizeof *s);
-  tfw_module *m = s ? tfw_module_new(&DROPOUT, s) : NULL;
-  if (!m) {
-    free(s);
-    tfw__error(TFW_ENOMEM, "Dropout: out of memory");
-    return NULL;
-  }
+  drop_impl *s;
+  tfw_module *m = tfw__module_new_impl(&DROPOUT, sizeof *s, (void **)&s);
+  if (!m) return NULL;
   s->p = p;
   return m;
 }
