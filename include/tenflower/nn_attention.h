@@ -46,4 +46,18 @@ TFW_API tfw_module *tfw_sinusoidal_positional_encoding_new(int64_t dim, int64_t 
  * half-split convention (see tfw_apply_rotary in nn_functional_attention.h). */
 TFW_API tfw_module *tfw_rotary_embedding_new(int64_t dim, double base);
 
+/* torch.nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation
+ * ("relu" or "gelu"), layer_norm_eps, batch_first, norm_first): children self_attn, linear1,
+ * dropout, linear2, norm1, norm2, dropout1, dropout2 with PyTorch's names. The module's
+ * forward takes src only; the full form takes src_mask / key_padding_mask (as
+ * MultiheadAttention's attn_mask / key_padding_mask) and is_causal. */
+TFW_API tfw_module *tfw_transformer_encoder_layer_new(int64_t d_model, int64_t nhead,
+                                                      int64_t dim_feedforward, double dropout,
+                                                      const char *activation, double eps,
+                                                      bool batch_first, bool norm_first);
+TFW_API tfw_status tfw_transformer_encoder_layer_forward(tfw_module *m, const tfw_tensor *src,
+                                                         const tfw_tensor *src_mask,
+                                                         const tfw_tensor *key_padding_mask,
+                                                         bool is_causal, tfw_tensor **out);
+
 #endif
