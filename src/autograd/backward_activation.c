@@ -29,22 +29,12 @@ static tfw_tensor *add_(tfw_tensor *a, tfw_tensor *b) {
   tfw_release(a), tfw_release(b);
   return r;
 }
-static tfw_tensor *muls_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
-static tfw_tensor *adds_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_add_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
 static tfw_tensor *own(const tfw_tensor *t) { return tfw_retain((tfw_tensor *)t); }
 /* 1 - a^2, consuming a */
 static tfw_tensor *one_minus_sq_(tfw_tensor *a) {
   tfw_tensor *sq = a ? tfw_mul(a, a) : NULL;
   tfw_release(a);
-  return adds_(muls_(sq, -1), 1);
+  return tfw__adds_consume(tfw__muls_consume(sq, -1), 1);
 }
 /* cmp(x, s) with s a float64 0-d tensor (does not promote x) */
 static tfw_tensor *cmp_s(tfw_tensor *(*cmp)(const tfw_tensor *, const tfw_tensor *),
@@ -75,25 +65,25 @@ static tfw_tensor *deriv(tfw__op_id id, const tfw__attrs *a, const tfw_tensor *x
   case TFW__OP_leaky_relu:
     return where_(cmp_s(tfw_gt, x, 0), own(v), tfw_mul_scalar(v, a->f[0]));
   case TFW__OP_elu:
-    return where_(cmp_s(tfw_gt, x, 0), own(v), mul_(muls_(tfw_exp(x), a->f[0]), own(v)));
+    return where_(cmp_s(tfw_gt, x, 0), own(v), mul_(tfw__muls_consume(tfw_exp(x), a->f[0]), own(v)));
   case TFW__OP_selu:
     return where_(cmp_s(tfw_gt, x, 0), tfw_mul_scalar(v, SELU_SCALE),
-                  mul_(muls_(tfw_exp(x), SELU_SCALE * SELU_ALPHA), own(v)));
+                  mul_(tfw__muls_consume(tfw_exp(x), SELU_SCALE * SELU_ALPHA), own(v)));
   case TFW__OP_celu:
     return where_(cmp_s(tfw_gt, x, 0), own(v),
                   mul_(un_(tfw_exp, tfw_mul_scalar(x, 1.0 / a->f[0])), own(v)));
   case TFW__OP_gelu_tanh: {
     /* t = tanh(k x (1 + c x^2)); f' = (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2 */
     tfw_tensor *x2 = tfw_mul(x, x);
-    tfw_tensor *t = un_(tfw_tanh, mul_(adds_(muls_(own(x2), 0.044715 * GELU_K), GELU_K), own(x)));
-    tfw_tensor *p = muls_(adds_(t ? own(t) : NULL, 1), 0.5);
+    tfw_tensor *t = un_(tfw_tanh, mul_(tfw__adds_consume(tfw__muls_consume(own(x2), 0.044715 * GELU_K), GELU_K), own(x)));
+    tfw_tensor *p = tfw__muls_consume(tfw__adds_consume(t ? own(t) : NULL, 1), 0.5);
     tfw_tensor *q = mul_(mul_(one_minus_sq_(t), own(x)),
-                         adds_(muls_(x2, 3 * 0.044715 * 0.5 * GELU_K), 0.5 * GELU_K));
+                         tfw__adds_consume(tfw__muls_consume(x2, 3 * 0.044715 * 0.5 * GELU_K), 0.5 * GELU_K));
     return mul_(add_(p, q), own(v));
   }
   case TFW__OP_silu: { /* s (1 + x (1 - s)) */
     tfw_tensor *s = tfw_sigmoid(x);
-    tfw_tensor *r = adds_(mul_(adds_(muls_(s ? own(s) : NULL, -1), 1), own(x)), 1);
+    tfw_tensor *r = tfw__adds_consume(mul_(tfw__adds_consume(tfw__muls_consume(s ? own(s) : NULL, -1), 1), own(x)), 1);
     return mul_(mul_(s, r), own(v));
   }
   case TFW__OP_mish: { /* t + x sigmoid(x) (1 - t^2), t = tanh(softplus(x)) */
@@ -102,7 +92,7 @@ static tfw_tensor *deriv(tfw__op_id id, const tfw__attrs *a, const tfw_tensor *x
     return mul_(add_(t, q), own(v));
   }
   case TFW__OP_hardswish: {
-    tfw_tensor *mid = mul_(adds_(tfw_mul_scalar(x, 1.0 / 3), 0.5), own(v));
+    tfw_tensor *mid = mul_(tfw__adds_consume(tfw_mul_scalar(x, 1.0 / 3), 0.5), own(v));
     tfw_tensor *hi = where_(cmp_s(tfw_le, x, 3), mid, own(v));
     return where_(cmp_s(tfw_lt, x, -3), zero_like(v), hi);
   }
@@ -118,7 +108,7 @@ static tfw_tensor *deriv(tfw__op_id id, const tfw__attrs *a, const tfw_tensor *x
     return where_(above, own(v), mul_(un_(tfw_sigmoid, z), own(v)));
   }
   case TFW__OP_softsign: { /* 1 / (1 + |x|)^2 */
-    tfw_tensor *d = adds_(tfw_abs(x), 1);
+    tfw_tensor *d = tfw__adds_consume(tfw_abs(x), 1);
     tfw_tensor *d2 = mul_(d ? own(d) : NULL, d);
     tfw_tensor *r = d2 ? tfw_div(v, d2) : NULL;
     tfw_release(d2);
@@ -168,7 +158,7 @@ tfw_status tfw__backward_glu(const tfw__node *node, tfw_tensor *const *gout, tfw
   if (st) return st;
   tfw_tensor *s = tfw_sigmoid(b);
   tfw_tensor *ga = s ? tfw_mul(gout[0], s) : NULL;
-  tfw_tensor *ds = mul_(adds_(muls_(s ? own(s) : NULL, -1), 1), s); /* s (1 - s) */
+  tfw_tensor *ds = mul_(tfw__adds_consume(tfw__muls_consume(s ? own(s) : NULL, -1), 1), s); /* s (1 - s) */
   tfw_tensor *gb = mul_(mul_(ds, own(a)), own(gout[0]));
   tfw_tensor *parts[2] = {ga, gb};
   tfw_tensor *g = ga && gb ? tfw_cat(2, parts, (int)node->call.a.i[0]) : NULL;
@@ -191,7 +181,7 @@ tfw_status tfw__jvp_glu(const tfw__call *c, tfw_tensor *const *outputs, tfw_tens
   }
   tfw_tensor *s = tfw_sigmoid(b);
   tfw_tensor *p = s ? tfw_mul(ta, s) : NULL;
-  tfw_tensor *ds = mul_(adds_(muls_(s ? own(s) : NULL, -1), 1), s);
+  tfw_tensor *ds = mul_(tfw__adds_consume(tfw__muls_consume(s ? own(s) : NULL, -1), 1), s);
   tfw_tensor *q = mul_(mul_(ds, own(a)), own(tb));
   tfw_tensor *t = add_(p, q);
   tfw_release(a), tfw_release(b), tfw_release(ta), tfw_release(tb);

@@ -40,11 +40,6 @@ static tfw_tensor *mm_(tfw_tensor *a, tfw_tensor *b) {
   tfw_release(a), tfw_release(b);
   return r;
 }
-static tfw_tensor *muls_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
 static tfw_tensor *tr(const tfw_tensor *a) { return a ? tfw_transpose(a, -2, -1) : NULL; }
 static tfw_tensor *tr_(tfw_tensor *a) {
   tfw_tensor *r = tr(a);
@@ -72,7 +67,7 @@ static tfw_status composite_probs(const tfw__call *c, probs *pr) {
   int nd = q->ndim;
   int64_t Lq = q->shape[nd - 2], Lk = k->shape[nd - 2];
   pr->P = pr->M = pr->Pd = NULL;
-  tfw_tensor *S = muls_(mm_(own(q), tr(k)), a->f[1]);
+  tfw_tensor *S = tfw__muls_consume(mm_(own(q), tr(k)), a->f[1]);
   tfw_tensor *ninf = tfw_scalar(q->dtype, -INFINITY);
   if (S && mask) {
     if (mask->dtype == TFW_DTYPE_BOOL) {
@@ -125,8 +120,8 @@ static tfw_status backward_composite(const tfw__node *node, tfw_tensor *const *g
   tfw_tensor *glu = gl ? tfw_unsqueeze(gl, -1) : NULL;
   tfw_tensor *dS = mul_(own(pr.P), sub_(add_(own(dP), glu), rowsum_(mul_(own(dP), own(pr.P)))));
   tfw_release(dP), tfw_release(g), tfw_release(gl);
-  if (tfw__needs_grad(node, 0)) gin[0] = muls_(mm_(own(dS), own(k)), scale);
-  if (tfw__needs_grad(node, 1)) gin[1] = muls_(mm_(tr(dS), own(q)), scale);
+  if (tfw__needs_grad(node, 0)) gin[0] = tfw__muls_consume(mm_(own(dS), own(k)), scale);
+  if (tfw__needs_grad(node, 1)) gin[1] = tfw__muls_consume(mm_(tr(dS), own(q)), scale);
   if (c->n_in == 4 && tfw__needs_grad(node, 3)) gin[3] = dS ? tfw__grad_for_input(node, 3, dS) : NULL;
   bool bad = !dS;
   tfw_release(dS);
@@ -186,7 +181,7 @@ tfw_status tfw__jvp_sdpa(const tfw__call *c, tfw_tensor *const *outputs, tfw_ten
     tfw_tensor *t = mm_(own(q), tr_(tfw_to_dtype(tin[1], q->dtype)));
     dS = dS ? add_(dS, t) : t;
   }
-  if (dS) dS = muls_(dS, c->a.f[1]);
+  if (dS) dS = tfw__muls_consume(dS, c->a.f[1]);
   if (c->n_in == 4 && tin[3] && tfw_dtype_is_floating(c->in[3]->dtype)) {
     tfw_tensor *t = tfw_to_dtype(tin[3], q->dtype);
     dS = dS ? add_(dS, t) : t;

@@ -52,18 +52,6 @@ static tfw_tensor *add_(tfw_tensor *a, tfw_tensor *b) { /* consumes both */
   return r;
 }
 
-static tfw_tensor *muls_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
-
-static tfw_tensor *adds_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_add_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
-
 static tfw_tensor *un_(tfw_tensor *(*f)(const tfw_tensor *), tfw_tensor *a) {
   tfw_tensor *r = a ? f(a) : NULL;
   tfw_release(a);
@@ -158,15 +146,15 @@ static tfw_tensor *d_relu(const tfw_tensor *x, const tfw_tensor *y, const tfw_te
 }
 
 static tfw_tensor *d_sqrt(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return over_(v, muls_(value(tfw_sqrt, x, y), 2)); /* v / (2 sqrt(x)) */
+  return over_(v, tfw__muls_consume(value(tfw_sqrt, x, y), 2)); /* v / (2 sqrt(x)) */
 }
 
 static tfw_tensor *d_rsqrt(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return mul_(div_(muls_(value(tfw_rsqrt, x, y), -0.5), x), v); /* -x^(-3/2) / 2 */
+  return mul_(div_(tfw__muls_consume(value(tfw_rsqrt, x, y), -0.5), x), v); /* -x^(-3/2) / 2 */
 }
 
 static tfw_tensor *d_exp2(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return mul_(muls_(value(tfw_exp2, x, y), M_LN2), v);
+  return mul_(tfw__muls_consume(value(tfw_exp2, x, y), M_LN2), v);
 }
 
 static tfw_tensor *d_log(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
@@ -182,7 +170,7 @@ static tfw_tensor *d_log1p(const tfw_tensor *x, const tfw_tensor *y, const tfw_t
 }
 
 static tfw_tensor *d_expm1(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return mul_(adds_(value(tfw_expm1, x, y), 1), v); /* exp(x) = expm1(x) + 1 */
+  return mul_(tfw__adds_consume(value(tfw_expm1, x, y), 1), v); /* exp(x) = expm1(x) + 1 */
 }
 
 static tfw_tensor *d_sin(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
@@ -194,30 +182,30 @@ static tfw_tensor *d_cos(const tfw_tensor *x, const tfw_tensor *y, const tfw_ten
 }
 
 static tfw_tensor *d_tan(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return mul_(adds_(sq_(value(tfw_tan, x, y)), 1), v); /* 1 + tan^2 */
+  return mul_(tfw__adds_consume(sq_(value(tfw_tan, x, y)), 1), v); /* 1 + tan^2 */
 }
 
 static tfw_tensor *d_tanh(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
-  return mul_(adds_(un_(tfw_neg, sq_(value(tfw_tanh, x, y))), 1), v); /* 1 - tanh^2 */
+  return mul_(tfw__adds_consume(un_(tfw_neg, sq_(value(tfw_tanh, x, y))), 1), v); /* 1 - tanh^2 */
 }
 
 static tfw_tensor *d_sigmoid(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
   tfw_tensor *s = value(tfw_sigmoid, x, y);
-  tfw_tensor *d = mul_(adds_(un_(tfw_neg, own(s)), 1), s); /* s (1 - s) */
+  tfw_tensor *d = mul_(tfw__adds_consume(un_(tfw_neg, own(s)), 1), s); /* s (1 - s) */
   tfw_release(s);
   return mul_(d, v);
 }
 
 static tfw_tensor *d_erf(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
   /* 2/sqrt(pi) exp(-x^2) */
-  return mul_(muls_(un_(tfw_exp, un_(tfw_neg, sq_(own(x)))), M_2_SQRTPI), v);
+  return mul_(tfw__muls_consume(un_(tfw_exp, un_(tfw_neg, sq_(own(x)))), M_2_SQRTPI), v);
 }
 
 static tfw_tensor *d_gelu(const tfw_tensor *x, const tfw_tensor *y, const tfw_tensor *v) {
   /* gelu = x Phi(x): gelu' = Phi(x) + x phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2,
    * phi(x) = exp(-x^2 / 2) / sqrt(2 pi) */
-  tfw_tensor *Phi = muls_(adds_(un_(tfw_erf, tfw_mul_scalar(x, M_SQRT1_2)), 1), 0.5);
-  tfw_tensor *phi = muls_(un_(tfw_exp, muls_(sq_(own(x)), -0.5)), 0.5 * M_2_SQRTPI * M_SQRT1_2);
+  tfw_tensor *Phi = tfw__muls_consume(tfw__adds_consume(un_(tfw_erf, tfw_mul_scalar(x, M_SQRT1_2)), 1), 0.5);
+  tfw_tensor *phi = tfw__muls_consume(un_(tfw_exp, tfw__muls_consume(sq_(own(x)), -0.5)), 0.5 * M_2_SQRTPI * M_SQRT1_2);
   return mul_(add_(Phi, mul_(phi, x)), v);
 }
 
@@ -359,7 +347,7 @@ static tfw_tensor *minmax_share(const tfw_tensor *a, const tfw_tensor *b, bool i
   bool a_loses_if_lt = is_max == (i == 0); /* maximum: a loses where a < b; b where a > b */
   tfw_tensor *lose = as_(a_loses_if_lt ? tfw_lt(a, b) : tfw_gt(a, b), dt);
   tfw_tensor *tie = as_(tfw_eq(a, b), dt);
-  return adds_(un_(tfw_neg, add_(lose, muls_(tie, 0.5))), 1);
+  return tfw__adds_consume(un_(tfw_neg, add_(lose, tfw__muls_consume(tie, 0.5))), 1);
 }
 
 static tfw_status minmax_backward(const tfw__node *node, tfw_tensor *const *gout, tfw_tensor **gin,

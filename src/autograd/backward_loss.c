@@ -21,11 +21,6 @@ static tfw_tensor *own(const tfw_tensor *t) { return tfw_retain((tfw_tensor *)t)
     return r;                                             \
   }
 BIN_(sub_, tfw_sub) BIN_(mul_, tfw_mul) BIN_(div_, tfw_div)
-static tfw_tensor *muls_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
 static tfw_tensor *sumc_(tfw_tensor *a, int cd, bool keep) {
   tfw_tensor *r = a ? tfw_sum(a, 1, &cd, keep) : NULL;
   tfw_release(a);
@@ -71,7 +66,7 @@ static tfw_tensor *reduce_rows_(const ce_ctx *k, tfw_tensor *t) {
 
 /* the weight factor (1 - eps) w of the probability coefficients (NULL w: a number) */
 static tfw_tensor *pw_(const ce_ctx *k, tfw_tensor *t) {
-  t = muls_(t, 1 - k->eps);
+  t = tfw__muls_consume(t, 1 - k->eps);
   return k->P.wb ? mul_(t, own(k->P.wb)) : t;
 }
 
@@ -104,7 +99,7 @@ tfw_status tfw__backward_ce(const tfw__node *node, tfw_tensor *const *gout, tfw_
     ce_ctx k;
     if ((st = ctx_make(c, 2, &k))) return st;
     tfw_tensor *ls = tfw_log_softmax(k.x, k.P.cd);
-    tfw_tensor *t = muls_(mul_(pw_(&k, ls), row_scale(&k, gout[0])), -1);
+    tfw_tensor *t = tfw__muls_consume(mul_(pw_(&k, ls), row_scale(&k, gout[0])), -1);
     st = give(node, gin, 1, t);
     tfw__ce_parts_free(&k.P);
   }
@@ -123,7 +118,7 @@ tfw_status tfw__jvp_ce(const tfw__call *c, tfw_tensor *const *outputs, tfw_tenso
     acc = mul_(d, own(tin[0]));
   }
   if (c->n_in > 1 && tin[1]) { /* -(1 - eps) w log_softmax tp */
-    tfw_tensor *t = muls_(mul_(pw_(&k, tfw_log_softmax(k.x, k.P.cd)), own(tin[1])), -1);
+    tfw_tensor *t = tfw__muls_consume(mul_(pw_(&k, tfw_log_softmax(k.x, k.P.cd)), own(tin[1])), -1);
     acc = tfw__jvp_sum2(acc, t);
   }
   if (c->n_in > 2 && tin[2]) {

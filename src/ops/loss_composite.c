@@ -22,16 +22,6 @@ static tfw_tensor *own(const tfw_tensor *t) { return tfw_retain((tfw_tensor *)t)
   }
 BIN_(add_, tfw_add) BIN_(sub_, tfw_sub) BIN_(mul_, tfw_mul) BIN_(div_, tfw_div)
 BIN_(eq_, tfw_eq) BIN_(min_, tfw_minimum)
-static tfw_tensor *muls_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
-static tfw_tensor *adds_(tfw_tensor *a, double s) {
-  tfw_tensor *r = a ? tfw_add_scalar(a, s) : NULL;
-  tfw_release(a);
-  return r;
-}
 static tfw_tensor *un_(tfw_tensor *(*f)(const tfw_tensor *), tfw_tensor *a) {
   tfw_tensor *r = a ? f(a) : NULL;
   tfw_release(a);
@@ -121,7 +111,7 @@ tfw_status tfw__ce_parts_make(const tfw_tensor *x, const tfw_tensor *target,
     if (!p->wb) goto fail;
   }
   if (tfw_dtype_is_floating(target->dtype)) {
-    tfw_tensor *a = adds_(tfw_mul_scalar(target, 1 - eps), eps / (double)C);
+    tfw_tensor *a = tfw__adds_consume(tfw_mul_scalar(target, 1 - eps), eps / (double)C);
     a = cast_(a, x->dtype);
     p->a = p->wb ? mul_(a, own(p->wb)) : a;
     int64_t rows = C > 0 ? tfw__numel(x->ndim, x->shape) / C : 0;
@@ -138,9 +128,9 @@ tfw_status tfw__ce_parts_make(const tfw_tensor *x, const tfw_tensor *target,
     tfw_tensor *oh = mul_(onehot, valid ? own(valid) : NULL); /* valid one-hot */
     if (p->wb) oh = mul_(oh, own(p->wb));
     p->D = oh ? tfw_sum(oh, 0, NULL, false) : NULL;
-    tfw_tensor *a = muls_(oh, 1 - eps);
+    tfw_tensor *a = tfw__muls_consume(oh, 1 - eps);
     if (eps > 0) {
-      tfw_tensor *sm = muls_(own(valid), eps / (double)C);
+      tfw_tensor *sm = tfw__muls_consume(own(valid), eps / (double)C);
       if (p->wb) sm = mul_(sm, own(p->wb));
       a = add_(a, sm);
     }
@@ -213,7 +203,7 @@ tfw_tensor *tfw_nll_loss(const tfw_tensor *input, const tfw_tensor *target,
     return NULL;
   tfw__ce_parts P;
   if (tfw__ce_parts_make(input, target, weight, ignore_index, 0, &P)) return NULL;
-  tfw_tensor *l = muls_(sumdim_(mul_(own(P.a), own(input)), P.cd, false), -1);
+  tfw_tensor *l = tfw__muls_consume(sumdim_(mul_(own(P.a), own(input)), P.cd, false), -1);
   if (red == TFW__RED_MEAN) {
     tfw_tensor *s = l ? tfw_sum(l, 0, NULL, false) : NULL;
     tfw_release(l);
@@ -264,8 +254,8 @@ tfw_tensor *tfw_smooth_l1_loss(const tfw_tensor *input, const tfw_tensor *target
   tfw_tensor *b = ad ? fscalar(ad, beta) : NULL;
   tfw_tensor *m = ad && b ? tfw_lt(ad, b) : NULL;
   tfw_release(b);
-  tfw_tensor *q = muls_(mul_(ad ? own(ad) : NULL, ad ? own(ad) : NULL), 0.5 / beta);
-  tfw_tensor *l = adds_(ad ? own(ad) : NULL, -0.5 * beta);
+  tfw_tensor *q = tfw__muls_consume(mul_(ad ? own(ad) : NULL, ad ? own(ad) : NULL), 0.5 / beta);
+  tfw_tensor *l = tfw__adds_consume(ad ? own(ad) : NULL, -0.5 * beta);
   tfw_release(ad);
   return reduce_(where_(m, q, l), red);
 }
@@ -283,8 +273,8 @@ tfw_tensor *tfw_huber_loss(const tfw_tensor *input, const tfw_tensor *target, co
   tfw_tensor *b = ad ? fscalar(ad, delta) : NULL;
   tfw_tensor *m = ad && b ? tfw_lt(ad, b) : NULL;
   tfw_release(b);
-  tfw_tensor *q = muls_(mul_(ad ? own(ad) : NULL, ad ? own(ad) : NULL), 0.5);
-  tfw_tensor *l = muls_(adds_(ad ? own(ad) : NULL, -0.5 * delta), delta);
+  tfw_tensor *q = tfw__muls_consume(mul_(ad ? own(ad) : NULL, ad ? own(ad) : NULL), 0.5);
+  tfw_tensor *l = tfw__muls_consume(tfw__adds_consume(ad ? own(ad) : NULL, -0.5 * delta), delta);
   tfw_release(ad);
   return reduce_(where_(m, q, l), red);
 }
@@ -307,9 +297,9 @@ tfw_tensor *tfw_binary_cross_entropy(const tfw_tensor *input, const tfw_tensor *
   int red;
   if (!pair_ok("binary_cross_entropy", input, target, reduction, false, &red)) return NULL;
   tfw_tensor *lx = clamp_(tfw_log(input), -100, NAN);
-  tfw_tensor *l1x = clamp_(un_(tfw_log, adds_(tfw_neg(input), 1)), -100, NAN);
-  tfw_tensor *omy = adds_(tfw_neg(target), 1);
-  tfw_tensor *l = muls_(add_(mul_(own(target), lx), mul_(omy, l1x)), -1);
+  tfw_tensor *l1x = clamp_(un_(tfw_log, tfw__adds_consume(tfw_neg(input), 1)), -100, NAN);
+  tfw_tensor *omy = tfw__adds_consume(tfw_neg(target), 1);
+  tfw_tensor *l = tfw__muls_consume(add_(mul_(own(target), lx), mul_(omy, l1x)), -1);
   return reduce_(apply_weight_(l, weight), red);
 }
 
@@ -325,8 +315,8 @@ tfw_tensor *tfw_binary_cross_entropy_with_logits(const tfw_tensor *input, const 
   tfw_tensor *sp = nx ? tfw__act(TFW__OP_softplus, nx, 1, INFINITY) : NULL;
   tfw_release(nx);
   if (pos_weight) /* 1 + (pw - 1) y */
-    sp = mul_(sp, adds_(mul_(adds_(own(pos_weight), -1), own(target)), 1));
-  tfw_tensor *lin = mul_(adds_(tfw_neg(target), 1), own(input));
+    sp = mul_(sp, tfw__adds_consume(mul_(tfw__adds_consume(own(pos_weight), -1), own(target)), 1));
+  tfw_tensor *lin = mul_(tfw__adds_consume(tfw_neg(target), 1), own(input));
   return reduce_(apply_weight_(add_(lin, sp), weight), red);
 }
 
@@ -351,7 +341,7 @@ tfw_tensor *tfw_kl_div(const tfw_tensor *input, const tfw_tensor *target, const 
   }
   if (red != TFW__RED_BATCHMEAN) return reduce_(l, red);
   tfw_tensor *s = reduce_(l, TFW__RED_SUM);
-  return muls_(s, 1.0 / (double)(input->ndim > 0 ? input->shape[0] : 1));
+  return tfw__muls_consume(s, 1.0 / (double)(input->ndim > 0 ? input->shape[0] : 1));
 }
 
 /* ---- embedding and ranking losses ------------------------------------------------------------- */
@@ -378,14 +368,14 @@ tfw_tensor *tfw_cosine_embedding_loss(const tfw_tensor *x1, const tfw_tensor *x2
   }
   int dim = x1->ndim == 2 ? 1 : 0;
   tfw_tensor *prod = sumlast_(tfw_mul(x1, x2), dim);
-  tfw_tensor *m1 = adds_(sumlast_(tfw_mul(x1, x1), dim), 1e-12);
-  tfw_tensor *m2 = adds_(sumlast_(tfw_mul(x2, x2), dim), 1e-12);
+  tfw_tensor *m1 = tfw__adds_consume(sumlast_(tfw_mul(x1, x1), dim), 1e-12);
+  tfw_tensor *m2 = tfw__adds_consume(sumlast_(tfw_mul(x2, x2), dim), 1e-12);
   tfw_tensor *cos = div_(prod, un_(tfw_sqrt, mul_(m1, m2)));
   tfw_tensor *one = tfw_scalar(target->dtype, 1), *mone = tfw_scalar(target->dtype, -1);
   tfw_tensor *ispos = one ? tfw_eq(target, one) : NULL, *isneg = mone ? tfw_eq(target, mone) : NULL;
   tfw_release(one), tfw_release(mone);
-  tfw_tensor *pos = adds_(tfw_neg(cos), 1);
-  tfw_tensor *neg = relu_(adds_(cos ? own(cos) : NULL, -margin));
+  tfw_tensor *pos = tfw__adds_consume(tfw_neg(cos), 1);
+  tfw_tensor *neg = relu_(tfw__adds_consume(cos ? own(cos) : NULL, -margin));
   tfw_tensor *z = cos ? fscalar(cos, 0) : NULL, *z2 = cos ? fscalar(cos, 0) : NULL;
   tfw_release(cos);
   tfw_tensor *l = add_(where_(ispos, pos, z), where_(isneg, neg, z2));
@@ -403,13 +393,13 @@ tfw_tensor *tfw_margin_ranking_loss(const tfw_tensor *x1, const tfw_tensor *x2,
       tfw__parse_reduction(op, reduction, false, &red) || tfw__check_float(op, "input1", x1) ||
       tfw__check_float(op, "input2", x2) || !same_shape(op, x1, x2) || !same_shape(op, x1, target))
     return NULL;
-  tfw_tensor *l = relu_(adds_(muls_(mul_(own(target), tfw_sub(x1, x2)), -1), margin));
+  tfw_tensor *l = relu_(tfw__adds_consume(tfw__muls_consume(mul_(own(target), tfw_sub(x1, x2)), -1), margin));
   return reduce_(l, red);
 }
 
 /* PyTorch's pairwise_distance: ||a - b + eps||_p over the last dim */
 static tfw_tensor *pdist_(const tfw_tensor *a, const tfw_tensor *b, double p, double eps) {
-  tfw_tensor *d = adds_(tfw_sub(a, b), eps);
+  tfw_tensor *d = tfw__adds_consume(tfw_sub(a, b), eps);
   int dim = -1;
   tfw_tensor *r = d ? tfw_norm(d, p, 1, &dim, false) : NULL;
   tfw_release(d);
@@ -438,6 +428,6 @@ tfw_tensor *tfw_triplet_margin_loss(const tfw_tensor *anchor, const tfw_tensor *
   tfw_tensor *dp = pdist_(anchor, positive, p, eps);
   tfw_tensor *dn = pdist_(anchor, negative, p, eps);
   if (swap) dn = min_(dn, pdist_(positive, negative, p, eps));
-  tfw_tensor *l = relu_(adds_(sub_(dp, dn), margin));
+  tfw_tensor *l = relu_(tfw__adds_consume(sub_(dp, dn), margin));
   return reduce_(l, red);
 }

@@ -111,6 +111,19 @@ tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out);
 tfw_tensor *tfw__op1(tfw__op_id id, const tfw_tensor *a);
 tfw_tensor *tfw__op2(tfw__op_id id, const tfw_tensor *a, const tfw_tensor *b);
 
+/* Consuming forms of the scalar ops for composite code (backward rules, composite losses):
+ * they release a and pass NULL through, so a chain needs one error check at its end. */
+static inline tfw_tensor *tfw__muls_consume(tfw_tensor *a, double s) {
+  tfw_tensor *r = a ? tfw_mul_scalar(a, s) : NULL;
+  tfw_release(a);
+  return r;
+}
+static inline tfw_tensor *tfw__adds_consume(tfw_tensor *a, double s) {
+  tfw_tensor *r = a ? tfw_add_scalar(a, s) : NULL;
+  tfw_release(a);
+  return r;
+}
+
 /* Shared inference helpers. */
 /* Normalises a dims list for a reduction: wraps negatives, rejects duplicates, fills mask
  * (mask[d] true = reduced). n == 0 or n_ints == -1 means all dims. */
