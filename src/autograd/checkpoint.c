@@ -21,6 +21,7 @@ typedef struct ckpt {
   tfw_fn fn;
   void *ctx;
   uint64_t seed, offset; /* RNG state at the forward */
+  tfw_autocast_state amp; /* autocast policy at the forward */
 } ckpt;
 
 static tfw_status ckpt_backward(const tfw__node *node, tfw_tensor *const *gout, tfw_tensor **gin);
@@ -71,6 +72,7 @@ tfw_status tfw_checkpoint(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inp
   ck->fn = fn;
   ck->ctx = ctx;
   tfw_rng_get_state(&ck->seed, &ck->offset);
+  ck->amp = tfw_autocast_get();
   tfw_tensor *raw[TFW__MAX_OUT];
   tfw_set_grad_enabled(false);
   tfw_status st = call_fn(fn, ctx, n_in, inputs, n_out, raw);
@@ -195,7 +197,9 @@ static tfw_status ckpt_backward(const tfw__node *node, tfw_tensor *const *gout, 
   tfw_rng_get_state(&seed, &offset);
   tfw_rng_set_state(ck->seed, ck->offset);
   tfw_set_grad_enabled(true);
+  tfw__autocast_saved amp = tfw__autocast_enter(ck->amp);
   st = call_fn(ck->fn, ck->ctx, n_in, al, n_out, outs);
+  tfw__autocast_leave(amp);
   tfw_set_grad_enabled(false);
   tfw_rng_set_state(seed, offset);
   if (st) goto done;

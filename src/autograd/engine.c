@@ -319,6 +319,7 @@ static tfw_status run_backward(int n_out, tfw_tensor *const *outputs,
     roots[k] = tfw__ag_get(o)->grad_fn;
   }
   bool prev = tfw_set_grad_enabled(create_graph);
+  tfw__autocast_suspend(true);
   st = discover(&g, n_out, roots);
   if (st) goto done;
   hp.h = tfw__malloc(sizeof(int) * (size_t)(g.n + 1));
@@ -353,6 +354,7 @@ static tfw_status run_backward(int n_out, tfw_tensor *const *outputs,
     if (st) goto done;
   }
 done:
+  tfw__autocast_suspend(false);
   tfw_set_grad_enabled(prev);
   for (int k = 0; k < n_out; k++) tfw_release(seeds[k]);
   tfw__free(hp.h);

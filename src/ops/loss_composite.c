@@ -165,7 +165,7 @@ tfw_tensor *tfw_cross_entropy(const tfw_tensor *input, const tfw_tensor *target,
 
 /* nll_loss = -sum_c a_c logp_c per row (a the one-hot coefficients without smoothing), then
  * 'mean' divides by the summed target weights. */
-tfw_tensor *tfw_nll_loss(const tfw_tensor *input, const tfw_tensor *target,
+static tfw_tensor *nll_loss_impl(const tfw_tensor *input, const tfw_tensor *target,
                          const tfw_tensor *weight, const char *reduction, int64_t ignore_index) {
   const char *op = "nll_loss";
   int red;
@@ -227,21 +227,21 @@ static bool pair_ok(const char *op, const tfw_tensor *x, const tfw_tensor *y, co
   return same_shape(op, x, y);
 }
 
-tfw_tensor *tfw_mse_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
+static tfw_tensor *mse_loss_impl(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
   int red;
   if (!pair_ok("mse_loss", input, target, reduction, false, &red)) return NULL;
   tfw_tensor *d = tfw_sub(input, target);
   return reduce_(mul_(d ? own(d) : NULL, d), red);
 }
 
-tfw_tensor *tfw_l1_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
+static tfw_tensor *l1_loss_impl(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
   int red;
   if (!pair_ok("l1_loss", input, target, reduction, false, &red)) return NULL;
   return reduce_(un_(tfw_abs, tfw_sub(input, target)), red);
 }
 
 /* |d| < beta ? 0.5 d^2 / beta : |d| - 0.5 beta  (beta == 0: l1) */
-tfw_tensor *tfw_smooth_l1_loss(const tfw_tensor *input, const tfw_tensor *target,
+static tfw_tensor *smooth_l1_loss_impl(const tfw_tensor *input, const tfw_tensor *target,
                                const char *reduction, double beta) {
   int red;
   if (!pair_ok("smooth_l1_loss", input, target, reduction, false, &red)) return NULL;
@@ -261,7 +261,7 @@ tfw_tensor *tfw_smooth_l1_loss(const tfw_tensor *input, const tfw_tensor *target
 }
 
 /* |d| <= delta ? 0.5 d^2 : delta (|d| - 0.5 delta) */
-tfw_tensor *tfw_huber_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
+static tfw_tensor *huber_loss_impl(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
                            double delta) {
   int red;
   if (!pair_ok("huber_loss", input, target, reduction, false, &red)) return NULL;
@@ -292,7 +292,7 @@ static tfw_tensor *clamp_(tfw_tensor *a, double lo, double hi) {
 }
 
 /* -w (y max(log x, -100) + (1 - y) max(log(1 - x), -100)) */
-tfw_tensor *tfw_binary_cross_entropy(const tfw_tensor *input, const tfw_tensor *target,
+static tfw_tensor *binary_cross_entropy_impl(const tfw_tensor *input, const tfw_tensor *target,
                                      const tfw_tensor *weight, const char *reduction) {
   int red;
   if (!pair_ok("binary_cross_entropy", input, target, reduction, false, &red)) return NULL;
@@ -304,7 +304,7 @@ tfw_tensor *tfw_binary_cross_entropy(const tfw_tensor *input, const tfw_tensor *
 }
 
 /* (1 - y) x + (1 + (pw - 1) y) softplus(-x), softplus stable for any x */
-tfw_tensor *tfw_binary_cross_entropy_with_logits(const tfw_tensor *input, const tfw_tensor *target,
+static tfw_tensor *binary_cross_entropy_with_logits_impl(const tfw_tensor *input, const tfw_tensor *target,
                                                  const tfw_tensor *weight,
                                                  const tfw_tensor *pos_weight,
                                                  const char *reduction) {
@@ -321,7 +321,7 @@ tfw_tensor *tfw_binary_cross_entropy_with_logits(const tfw_tensor *input, const 
 }
 
 /* log_target ? exp(t) (t - x) : xlogy(t, t) - t x; 'batchmean' = sum / input.size(0) */
-tfw_tensor *tfw_kl_div(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
+static tfw_tensor *kl_div_impl(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
                        bool log_target) {
   int red;
   if (!pair_ok("kl_div", input, target, reduction, true, &red)) return NULL;
@@ -349,7 +349,7 @@ tfw_tensor *tfw_kl_div(const tfw_tensor *input, const tfw_tensor *target, const 
 static tfw_tensor *sumlast_(tfw_tensor *a, int dim) { return sumdim_(a, dim, false); }
 
 /* y == 1: 1 - cos; y == -1: max(0, cos - margin); cos over dim 1 (dim 0 for 1-d inputs) */
-tfw_tensor *tfw_cosine_embedding_loss(const tfw_tensor *x1, const tfw_tensor *x2,
+static tfw_tensor *cosine_embedding_loss_impl(const tfw_tensor *x1, const tfw_tensor *x2,
                                       const tfw_tensor *target, double margin,
                                       const char *reduction) {
   const char *op = "cosine_embedding_loss";
@@ -383,7 +383,7 @@ tfw_tensor *tfw_cosine_embedding_loss(const tfw_tensor *x1, const tfw_tensor *x2
 }
 
 /* max(0, -y (x1 - x2) + margin) */
-tfw_tensor *tfw_margin_ranking_loss(const tfw_tensor *x1, const tfw_tensor *x2,
+static tfw_tensor *margin_ranking_loss_impl(const tfw_tensor *x1, const tfw_tensor *x2,
                                     const tfw_tensor *target, double margin,
                                     const char *reduction) {
   const char *op = "margin_ranking_loss";
@@ -407,7 +407,7 @@ static tfw_tensor *pdist_(const tfw_tensor *a, const tfw_tensor *b, double p, do
 }
 
 /* max(d(a, p) - d(a, n) + margin, 0); swap: d(a, n) -> min(d(a, n), d(p, n)) */
-tfw_tensor *tfw_triplet_margin_loss(const tfw_tensor *anchor, const tfw_tensor *positive,
+static tfw_tensor *triplet_margin_loss_impl(const tfw_tensor *anchor, const tfw_tensor *positive,
                                     const tfw_tensor *negative, double margin, double p,
                                     double eps, bool swap, const char *reduction) {
   const char *op = "triplet_margin_loss";
@@ -430,4 +430,97 @@ tfw_tensor *tfw_triplet_margin_loss(const tfw_tensor *anchor, const tfw_tensor *
   if (swap) dn = min_(dn, pdist_(positive, negative, p, eps));
   tfw_tensor *l = relu_(tfw__adds_consume(sub_(dp, dn), margin));
   return reduce_(l, red);
+}
+
+/* ---- public entry points: under autocast, a loss computes in float32 ------------------------ */
+
+tfw_tensor *tfw_nll_loss(const tfw_tensor *input, const tfw_tensor *target,
+                         const tfw_tensor *weight, const char *reduction, int64_t ignore_index) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = nll_loss_impl(input, target, weight, reduction, ignore_index);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_mse_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = mse_loss_impl(input, target, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_l1_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = l1_loss_impl(input, target, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_smooth_l1_loss(const tfw_tensor *input, const tfw_tensor *target,
+                               const char *reduction, double beta) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = smooth_l1_loss_impl(input, target, reduction, beta);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_huber_loss(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
+                           double delta) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = huber_loss_impl(input, target, reduction, delta);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_binary_cross_entropy(const tfw_tensor *input, const tfw_tensor *target,
+                                     const tfw_tensor *weight, const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = binary_cross_entropy_impl(input, target, weight, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_binary_cross_entropy_with_logits(const tfw_tensor *input, const tfw_tensor *target,
+                                                 const tfw_tensor *weight,
+                                                 const tfw_tensor *pos_weight,
+                                                 const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = binary_cross_entropy_with_logits_impl(input, target, weight, pos_weight, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_kl_div(const tfw_tensor *input, const tfw_tensor *target, const char *reduction,
+                       bool log_target) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = kl_div_impl(input, target, reduction, log_target);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_cosine_embedding_loss(const tfw_tensor *x1, const tfw_tensor *x2,
+                                      const tfw_tensor *target, double margin,
+                                      const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = cosine_embedding_loss_impl(x1, x2, target, margin, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_margin_ranking_loss(const tfw_tensor *x1, const tfw_tensor *x2,
+                                    const tfw_tensor *target, double margin,
+                                    const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = margin_ranking_loss_impl(x1, x2, target, margin, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
+}
+
+tfw_tensor *tfw_triplet_margin_loss(const tfw_tensor *anchor, const tfw_tensor *positive,
+                                    const tfw_tensor *negative, double margin, double p,
+                                    double eps, bool swap, const char *reduction) {
+  tfw__autocast_f32_region(true);
+  tfw_tensor *r = triplet_margin_loss_impl(anchor, positive, negative, margin, p, eps, swap, reduction);
+  tfw__autocast_f32_region(false);
+  return r;
 }

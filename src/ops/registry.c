@@ -42,7 +42,7 @@ static tfw_status check_call(const tfw__call *c) {
   return TFW_OK;
 }
 
-tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out) {
+static tfw_status op_run(const tfw__call *c, tfw_tensor **out) {
   const tfw__op_def *op = c->op;
   for (int k = 0; k < op->n_out; k++) out[k] = NULL;
   tfw_status st = check_call(c);
@@ -72,6 +72,20 @@ fail:
     tfw_release(out[k]);
     out[k] = NULL;
   }
+  return st;
+}
+
+tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out) {
+  tfw_tensor *casts[TFW__MAX_IN];
+  tfw__call cc;
+  int n_cast = tfw__autocast_prepare(c, &cc, casts); /* autocast.c; 0 when off */
+  if (n_cast == 0) return op_run(c, out);
+  if (n_cast < 0) {
+    for (int k = 0; k < c->op->n_out; k++) out[k] = NULL;
+    return tfw_last_status();
+  }
+  tfw_status st = op_run(&cc, out);
+  for (int i = 0; i < c->n_in && i < TFW__MAX_IN; i++) tfw_release(casts[i]);
   return st;
 }
 

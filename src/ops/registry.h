@@ -9,6 +9,7 @@
 #define TFW_REGISTRY_H
 
 #include "core/core.h"
+#include "tenflower/amp.h"
 
 #define TFW__MAX_IN 8
 #define TFW__MAX_OUT 2
@@ -106,6 +107,23 @@ void tfw__call_init(tfw__call *c, tfw__op_id id, int n_in, const tfw_tensor *con
 tfw_tensor *tfw__op_run(const tfw__call *c);
 /* Runs a call with several outputs; out[] receives n_out new references. */
 tfw_status tfw__op_run_multi(const tfw__call *c, tfw_tensor **out);
+/* Autocast (autocast.c). prepare: when the thread's autocast policy changes the dtype of
+ * some input of c, fills *cc with a copy of c whose inputs are the casts (new references in
+ * casts[0..n_in), NULL where unchanged) and returns how many; 0 when nothing changes; -1 on
+ * error. suspend(true/false) nests; backward runs suspended. */
+int tfw__autocast_prepare(const tfw__call *c, tfw__call *cc, tfw_tensor **casts);
+void tfw__autocast_suspend(bool on);
+/* f32_region(true/false) nests: inside, every op (but cast) computes in float32 when autocast
+ * is on; the composite losses run in one. */
+void tfw__autocast_f32_region(bool on);
+/* Runs code under a recorded policy (checkpoint recomputation): enter sets the state and
+ * lifts any suspension; leave restores both. */
+typedef struct tfw__autocast_saved {
+  tfw_autocast_state state;
+  int suspended, f32_region;
+} tfw__autocast_saved;
+tfw__autocast_saved tfw__autocast_enter(tfw_autocast_state s);
+void tfw__autocast_leave(tfw__autocast_saved old);
 
 /* Shorthands for the op wrappers. */
 tfw_tensor *tfw__op1(tfw__op_id id, const tfw_tensor *a);
