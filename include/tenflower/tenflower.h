@@ -15,5 +15,6 @@
 #include "nn_recurrent.h"
 #include "nn_functional_attention.h"
 #include "nn_attention.h"
+#include "optim.h"
 
 #endif
