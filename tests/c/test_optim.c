@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "optim_ref.h"
 
@@ -288,5 +289,346 @@ Test(optim, matches_torch_20_steps_f64_and_f32) {
     tfw_release(ref[d]);
   }
   or_problem_free(&pb);
+  th_expect_no_leaks();
+}
+
+/* 10 steps, state dict, a fresh optimizer over copies of the params loads it, 10 more steps:
+ * bit-identical to 20 uninterrupted steps, for every case and both dtypes. One case goes
+ * through a safetensors file. */
+Test(optim, resume_from_state_dict_is_bit_exact) {
+  make_cases();
+  or_problem pb;
+  or_problem_make(&pb, 200);
+  for (int d = 0; d < 2; d++) {
+    tfw_dtype dt = d == 0 ? TFW_DTYPE_F64 : TFW_DTYPE_F32;
+    for (int i = 0; i < N_CASES; i++) {
+      const ocase *c = &CASES[i];
+      tfw_tensor *ps[OR_NP], *qs[OR_NP];
+      or_params(&pb, dt, ps);
+      tfw_optimizer *opt = make_opt(c, ps);
+      run_steps(&pb, opt, ps, 0, 10);
+      tfw_named_tensor *sd;
+      int n;
+      cr_assert(tfw_optimizer_state_dict(opt, &sd, &n) == TFW_OK, "%s", tfw_last_error());
+      /* a fresh run resumes from copies of the current values */
+      for (int k = 0; k < OR_NP; k++) {
+        tfw_tensor *dk = tfw_detach(ps[k]);
+        qs[k] = tfw_clone(dk);
+        tfw_release(dk);
+        tfw_tensor_set_requires_grad(qs[k], true);
+      }
+      tfw_optimizer *opt2 = make_opt(c, qs);
+      if (i == 1 && d == 0) { /* through a file */
+        char path[] = "/tmp/tfw_optim_sd_XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert(fd >= 0);
+        close(fd);
+        const char *names[64];
+        tfw_tensor *ts[64];
+        cr_assert(n <= 64);
+        for (int j = 0; j < n; j++) names[j] = sd[j].name, ts[j] = sd[j].tensor;
+        cr_assert(tfw_safetensors_save(path, n, names, ts, 0, NULL, NULL) == TFW_OK, "%s",
+                  tfw_last_error());
+        tfw_safetensors *st = tfw_safetensors_open(path);
+        cr_assert(st, "%s", tfw_last_error());
+        int m = tfw_safetensors_count(st);
+        tfw_named_tensor *back = calloc((size_t)m, sizeof *back);
+        for (int j = 0; j < m; j++) {
+          back[j].name = (char *)tfw_safetensors_name(st, j);
+          back[j].tensor = tfw_safetensors_get(st, back[j].name);
+        }
+        cr_assert(tfw_optimizer_load_state_dict(opt2, m, back) == TFW_OK, "%s", tfw_last_error());
+        for (int j = 0; j < m; j++) tfw_release(back[j].tensor);
+        free(back);
+        tfw_safetensors_close(st);
+        remove(path);
+      } else {
+        cr_assert(tfw_optimizer_load_state_dict(opt2, n, sd) == TFW_OK, "%s: %s", c->name,
+                  tfw_last_error());
+      }
+      tfw_named_tensors_free(sd, n);
+      run_steps(&pb, opt, ps, 10, 20);
+      run_steps(&pb, opt2, qs, 10, 20);
+      for (int k = 0; k < OR_NP; k++) {
+        bool eq = false;
+        cr_assert(tfw_equal(ps[k], qs[k], &eq) == TFW_OK);
+        cr_expect(eq, "%s (%s): parameter %d differs after resuming", c->name,
+                  tfw_dtype_name(dt), k);
+      }
+      /* the two optimizers' states are identical too */
+      tfw_named_tensor *s1, *s2;
+      int n1, n2;
+      cr_assert(tfw_optimizer_state_dict(opt, &s1, &n1) == TFW_OK);
+      cr_assert(tfw_optimizer_state_dict(opt2, &s2, &n2) == TFW_OK);
+      cr_expect_eq(n1, n2);
+      for (int j = 0; j < n1 && j < n2; j++) {
+        bool eq = false;
+        cr_expect_str_eq(s1[j].name, s2[j].name);
+        cr_assert(tfw_equal(s1[j].tensor, s2[j].tensor, &eq) == TFW_OK);
+        cr_expect(eq, "%s: state %s differs", c->name, s1[j].name);
+      }
+      tfw_named_tensors_free(s1, n1);
+      tfw_named_tensors_free(s2, n2);
+      tfw_optimizer_release(opt);
+      tfw_optimizer_release(opt2);
+      params_free(ps);
+      params_free(qs);
+    }
+  }
+  or_problem_free(&pb);
+  th_expect_no_leaks();
+}
+
+/* The state dict's names and contents. */
+Test(optim, state_dict_contents) {
+  tfw_tensor *p = th_random(TFW_DTYPE_F32, 2, (int64_t[]){2, 3}, -1, 1, 1);
+  tfw_tensor_set_requires_grad(p, true);
+  tfw_optim_options o = tfw_optim_defaults(TFW_OPTIM_ADAM);
+  o.amsgrad = true;
+  o.lr = 0.25;
+  tfw_optimizer *opt = tfw_optimizer_create(TFW_OPTIM_ADAM, 1, &p, &o);
+  tfw_tensor *s = tfw_sum(p, 0, NULL, false);
+  tfw_backward(s, NULL, false, false);
+  tfw_release(s);
+  cr_assert(tfw_optimizer_step(opt) == TFW_OK);
+  tfw_named_tensor *sd;
+  int n;
+  cr_assert(tfw_optimizer_state_dict(opt, &sd, &n) == TFW_OK);
+  const char *want[] = {"state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq",
+                        "state.0.max_exp_avg_sq", "param_groups.0.num_params",
+                        "param_groups.0.lr", "param_groups.0.weight_decay",
+                        "param_groups.0.beta1", "param_groups.0.beta2", "param_groups.0.eps",
+                        "param_groups.0.amsgrad", "param_groups.0.maximize"};
+  cr_assert_eq(n, 12);
+  for (int i = 0; i < n; i++) cr_expect_str_eq(sd[i].name, want[i]);
+  double v;
+  tfw_item(sd[0].tensor, &v);
+  cr_expect_eq(v, 1.0);
+  tfw_item(sd[5].tensor, &v);
+  cr_expect_eq(v, 0.25);
+  cr_expect_eq(tfw_tensor_dtype(sd[1].tensor), TFW_DTYPE_F32);
+  cr_expect_eq(tfw_tensor_dtype(sd[0].tensor), TFW_DTYPE_F64);
+  /* exp_avg after one step of gradient 1: (1 - beta1) * 1 */
+  double *m = th_values(sd[1].tensor);
+  cr_expect(fabs(m[0] - 0.1) < 1e-7);
+  free(m);
+  /* the version counter moved: a graph that saved p before the step refuses to backward */
+  tfw_named_tensors_free(sd, n);
+  tfw_optimizer_release(opt);
+  tfw_release(p);
+  th_expect_no_leaks();
+}
+
+Test(optim, step_bumps_version_so_stale_graphs_fail) {
+  tfw_tensor *p = th_random(TFW_DTYPE_F64, 1, (int64_t[]){4}, -1, 1, 2);
+  tfw_tensor_set_requires_grad(p, true);
+  tfw_optimizer *opt = tfw_sgd_new(1, &p, 0.1, 0, 0, false);
+  tfw_tensor *sq = tfw_mul(p, p), *l = tfw_sum(sq, 0, NULL, false); /* saves p */
+  tfw_tensor *l2 = tfw_sum(p, 0, NULL, false);
+  cr_assert(tfw_backward(l2, NULL, false, false) == TFW_OK);
+  cr_assert(tfw_optimizer_step(opt) == TFW_OK);
+  th_expect_error(tfw_backward(l, NULL, false, false), TFW_ESTATE, "", "backward after step");
+  tfw_release(sq), tfw_release(l), tfw_release(l2);
+  tfw_optimizer_release(opt);
+  tfw_release(p);
+  th_expect_no_leaks();
+}
+
+static tfw_tensor *leaf(tfw_dtype dt, int ndim, const int64_t *shape, uint64_t seed) {
+  tfw_tensor *t = th_random(dt, ndim, shape, -1, 1, seed);
+  if (tfw_dtype_is_floating(dt)) tfw_tensor_set_requires_grad(t, true);
+  return t;
+}
+
+Test(optim, bad_inputs) {
+  tfw_tensor *p = leaf(TFW_DTYPE_F32, 1, (int64_t[]){3}, 1);
+  tfw_tensor *q = leaf(TFW_DTYPE_F32, 2, (int64_t[]){2, 2}, 2);
+  tfw_optim_options o = tfw_optim_defaults(TFW_OPTIM_ADAM);
+  o.lr = -1;
+  th_expect_error(tfw_optimizer_create(TFW_OPTIM_ADAM, 1, &p, &o) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "invalid lr -1", "negative lr");
+  o = tfw_optim_defaults(TFW_OPTIM_ADAM);
+  o.beta1 = 1.0;
+  th_expect_error(tfw_optimizer_create(TFW_OPTIM_ADAM, 1, &p, &o) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "invalid beta1 1", "beta1 = 1");
+  o.beta1 = 0.9, o.beta2 = -0.1;
+  th_expect_error(tfw_optimizer_create(TFW_OPTIM_ADAM, 1, &p, &o) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "invalid beta2 -0.1", "beta2 < 0");
+  o = tfw_optim_defaults(TFW_OPTIM_SGD);
+  o.nesterov = true;
+  th_expect_error(tfw_optimizer_create(TFW_OPTIM_SGD, 1, &p, &o) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "Nesterov", "nesterov without momentum");
+  o = tfw_optim_defaults(TFW_OPTIM_SGD);
+  o.weight_decay = NAN;
+  th_expect_error(tfw_optimizer_create(TFW_OPTIM_SGD, 1, &p, &o) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "weight_decay must be finite", "nan weight decay");
+  /* dtypes */
+  tfw_tensor *i = tfw_zeros(TFW_DTYPE_I32, 1, (int64_t[]){3});
+  tfw_tensor *h = tfw_zeros(TFW_DTYPE_F16, 1, (int64_t[]){3});
+  th_expect_error(tfw_sgd_new(1, &i, 0.1, 0, 0, false) ? TFW_OK : tfw_last_status(), TFW_EDTYPE,
+                  "parameter 0 has dtype int32", "int param");
+  th_expect_error(tfw_sgd_new(1, &h, 0.1, 0, 0, false) ? TFW_OK : tfw_last_status(), TFW_EDTYPE,
+                  "float16", "f16 param");
+  /* the same parameter twice, in a group and across groups */
+  tfw_tensor *twice[2] = {p, p};
+  th_expect_error(tfw_sgd_new(2, twice, 0.1, 0, 0, false) ? TFW_OK : tfw_last_status(),
+                  TFW_EVALUE, "appears twice", "param twice");
+  tfw_optimizer *opt = tfw_sgd_new(1, &p, 0.1, 0.9, 0, false);
+  cr_assert(opt);
+  th_expect_error(tfw_optimizer_add_param_group(opt, 1, &p, NULL), TFW_EVALUE,
+                  "already in group 0", "param in two groups");
+  /* non-leaf */
+  tfw_tensor *nl = tfw_mul_scalar(p, 2);
+  th_expect_error(tfw_optimizer_add_param_group(opt, 1, &nl, NULL), TFW_EVALUE, "not a leaf",
+                  "non-leaf");
+  th_expect_error(tfw_optimizer_set_lr(opt, 3, 0.1), TFW_EINDEX, "group 3 out of range", "lr group");
+  th_expect_error(tfw_optimizer_set_lr(opt, 0, -0.5), TFW_EVALUE, "invalid lr -0.5", "set lr");
+  cr_expect(isnan(tfw_optimizer_get_lr(opt, 1)));
+  cr_expect(tfw_optimizer_add_param_group(opt, 1, &q, NULL) == TFW_OK);
+  cr_expect_eq(tfw_optimizer_num_groups(opt), 2);
+  tfw_optimizer_release(opt);
+  tfw_release(i), tfw_release(h), tfw_release(nl);
+  tfw_release(p), tfw_release(q);
+  th_expect_no_leaks();
+}
+
+/* An Adam state dict with one key removed / one added / one mis-shaped / one bad value:
+ * each fails naming the key, and the optimizer is unchanged. */
+Test(optim, load_state_dict_is_strict) {
+  tfw_tensor *p = leaf(TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, 3);
+  tfw_optimizer *opt = tfw_adam_new(1, &p, 0.1, 0);
+  tfw_tensor *s = tfw_sum(p, 0, NULL, false);
+  tfw_backward(s, NULL, false, false);
+  tfw_release(s);
+  tfw_optimizer_step(opt);
+  tfw_named_tensor *sd;
+  int n;
+  cr_assert(tfw_optimizer_state_dict(opt, &sd, &n) == TFW_OK);
+  tfw_tensor *p2 = leaf(TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, 4);
+  tfw_optimizer *o2 = tfw_adam_new(1, &p2, 0.5, 0);
+  /* missing: drop "state.0.exp_avg_sq" (index 2) */
+  tfw_named_tensor cut[32];
+  int m = 0;
+  for (int j = 0; j < n; j++)
+    if (strcmp(sd[j].name, "state.0.exp_avg_sq")) cut[m++] = sd[j];
+  th_expect_error(tfw_optimizer_load_state_dict(o2, m, cut), TFW_EVALUE,
+                  "missing key \"state.0.exp_avg_sq\"", "missing state");
+  m = 0;
+  for (int j = 0; j < n; j++)
+    if (strcmp(sd[j].name, "param_groups.0.beta2")) cut[m++] = sd[j];
+  th_expect_error(tfw_optimizer_load_state_dict(o2, m, cut), TFW_EVALUE,
+                  "missing key \"param_groups.0.beta2\"", "missing hyperparameter");
+  /* extra */
+  for (int j = 0; j < n; j++) cut[j] = sd[j];
+  tfw_tensor *extra = tfw_zeros(TFW_DTYPE_F64, 2, (int64_t[]){2, 3});
+  cut[n] = (tfw_named_tensor){"state.0.momentum_buffer", extra};
+  th_expect_error(tfw_optimizer_load_state_dict(o2, n + 1, cut), TFW_EVALUE,
+                  "unexpected key \"state.0.momentum_buffer\"", "extra key");
+  cut[n] = (tfw_named_tensor){"state.1.step", extra};
+  th_expect_error(tfw_optimizer_load_state_dict(o2, n + 1, cut), TFW_EVALUE,
+                  "unexpected key \"state.1.step\"", "state of a parameter that does not exist");
+  /* mis-shaped */
+  tfw_tensor *bad = tfw_zeros(TFW_DTYPE_F64, 2, (int64_t[]){3, 2});
+  for (int j = 0; j < n; j++)
+    if (!strcmp(sd[j].name, "state.0.exp_avg")) cut[j].tensor = bad;
+  th_expect_error(tfw_optimizer_load_state_dict(o2, n, cut), TFW_EVALUE,
+                  "key \"state.0.exp_avg\" has shape [3, 2], expected [2, 3]", "shape");
+  /* invalid value */
+  for (int j = 0; j < n; j++) cut[j] = sd[j];
+  tfw_tensor *neg = tfw_scalar(TFW_DTYPE_F64, -3);
+  for (int j = 0; j < n; j++)
+    if (!strcmp(sd[j].name, "param_groups.0.lr")) cut[j].tensor = neg;
+  th_expect_error(tfw_optimizer_load_state_dict(o2, n, cut), TFW_EVALUE, "invalid lr -3", "lr");
+  /* wrong optimizer kind: SGD has none of Adam's keys */
+  tfw_tensor *p3 = leaf(TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, 5);
+  tfw_optimizer *sgd = tfw_sgd_new(1, &p3, 0.1, 0.9, 0, false);
+  th_expect_error(tfw_optimizer_load_state_dict(sgd, n, sd), TFW_EVALUE, "key", "kind mismatch");
+  /* nothing changed */
+  cr_expect_eq(tfw_optimizer_get_lr(o2, 0), 0.5);
+  cr_expect_eq(tfw_optimizer_param_step(o2, 0), 0);
+  cr_expect(tfw_optimizer_load_state_dict(o2, n, sd) == TFW_OK);
+  cr_expect_eq(tfw_optimizer_get_lr(o2, 0), 0.1);
+  cr_expect_eq(tfw_optimizer_param_step(o2, 0), 1);
+  tfw_release(extra), tfw_release(bad), tfw_release(neg);
+  tfw_named_tensors_free(sd, n);
+  tfw_optimizer_release(opt), tfw_optimizer_release(o2), tfw_optimizer_release(sgd);
+  tfw_release(p), tfw_release(p2), tfw_release(p3);
+  th_expect_no_leaks();
+}
+
+Test(optim, grad_shape_mismatch_and_zero_grad) {
+  tfw_tensor *p = leaf(TFW_DTYPE_F32, 1, (int64_t[]){3}, 6);
+  tfw_optimizer *opt = tfw_sgd_new(1, &p, 0.1, 0.9, 0, false);
+  tfw_optimizer_step(opt); /* no gradient: nothing happens */
+  cr_expect_eq(tfw_optimizer_param_step(opt, 0), 0);
+  tfw_tensor *s = tfw_sum(p, 0, NULL, false);
+  tfw_backward(s, NULL, false, false);
+  tfw_optimizer_zero_grad(opt, false);
+  tfw_tensor *g = tfw_tensor_grad(p);
+  cr_assert(g);
+  th_expect_close(g, TFW_DTYPE_F32, 1, (int64_t[]){3}, (double[]){0, 0, 0}, 0, 0, "zeroed");
+  tfw_release(g);
+  tfw_optimizer_zero_grad(opt, true);
+  cr_expect_null(tfw_tensor_grad(p));
+  tfw_release(s);
+  tfw_optimizer_release(opt);
+  tfw_release(p);
+  th_expect_no_leaks();
+}
+
+/* A non-contiguous parameter (a transposed view) is updated through its strides. */
+Test(optim, non_contiguous_parameter) {
+  tfw_tensor *base = th_random(TFW_DTYPE_F64, 2, (int64_t[]){3, 2}, -1, 1, 7);
+  tfw_tensor *p = tfw_transpose(base, 0, 1);
+  tfw_release(base);
+  tfw_tensor_set_requires_grad(p, true);
+  double *before = th_values(p);
+  tfw_optimizer *opt = tfw_sgd_new(1, &p, 0.5, 0, 0, false);
+  tfw_tensor *s = tfw_sum(p, 0, NULL, false);
+  tfw_backward(s, NULL, false, false);
+  cr_assert(tfw_optimizer_step(opt) == TFW_OK, "%s", tfw_last_error());
+  double want[6];
+  for (int j = 0; j < 6; j++) want[j] = before[j] - 0.5;
+  th_expect_close(p, TFW_DTYPE_F64, 2, (int64_t[]){2, 3}, want, 0, 1e-15, "strided sgd");
+  free(before);
+  tfw_release(s);
+  tfw_optimizer_release(opt);
+  tfw_release(p);
+  th_expect_no_leaks();
+}
+
+/* Decay / no-decay split of a module: Linear weights decay; biases, LayerNorm and Embedding
+ * weights do not. */
+Test(optim, module_param_groups) {
+  tfw_module *emb = tfw_embedding_new(10, 4, INT64_MIN, 0);
+  tfw_module *lin = tfw_linear_new(4, 8, true);
+  tfw_module *ln = tfw_layer_norm_new(1, (int64_t[]){8}, 1e-5, true);
+  tfw_module *head = tfw_linear_new(8, 3, false);
+  tfw_module *mods[4] = {emb, lin, ln, head};
+  tfw_module *seq = tfw_sequential_new(4, mods);
+  for (int i = 0; i < 4; i++) tfw_module_release(mods[i]);
+  tfw_optim_options o = tfw_optim_defaults(TFW_OPTIM_ADAMW);
+  o.weight_decay = 0.1;
+  tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAMW, &o);
+  int nd = -1, nn = -1;
+  cr_assert(tfw_optimizer_add_module_params(opt, seq, &o, &nd, &nn) == TFW_OK, "%s",
+            tfw_last_error());
+  cr_expect_eq(nd, 2); /* 1.weight, 3.weight */
+  cr_expect_eq(nn, 4); /* 0.weight (Embedding), 1.bias, 2.weight, 2.bias */
+  int n;
+  tfw_tensor *const *g0 = tfw_optimizer_group_params(opt, 0, &n);
+  cr_assert_eq(n, 2);
+  cr_expect(g0[0] == tfw_module_get_parameter(seq, "1.weight"));
+  cr_expect(g0[1] == tfw_module_get_parameter(seq, "3.weight"));
+  tfw_tensor *const *g1 = tfw_optimizer_group_params(opt, 1, &n);
+  cr_assert_eq(n, 4);
+  cr_expect(g1[0] == tfw_module_get_parameter(seq, "0.weight"));
+  tfw_optim_options got;
+  tfw_optimizer_get_options(opt, 0, &got);
+  cr_expect_eq(got.weight_decay, 0.1);
+  tfw_optimizer_get_options(opt, 1, &got);
+  cr_expect_eq(got.weight_decay, 0.0);
+  tfw_optimizer_release(opt);
+  tfw_module_release(seq);
   th_expect_no_leaks();
 }
