@@ -16,5 +16,6 @@
 #include "nn_functional_attention.h"
 #include "nn_attention.h"
 #include "amp.h"
+#include "optim.h"
 
 #endif
