@@ -8,6 +8,7 @@ PKGS=(
   libomp-dev                                      # OpenMP runtime for clang builds
   clang libclang-rt-14-dev                        # fuzz targets (libFuzzer), sanitizers
   libcriterion-dev                                # C tests
+  zlib1g-dev                                      # gzip-compressed data files (IDX, CSV)
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )

@@ -1,0 +1,31 @@
+/* tenflower data pipeline internals. Internal header — never installed. */
+#ifndef TFW_DATA_INTERNAL_H
+#define TFW_DATA_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "tenflower/data.h"
+
+/* Parses an IDX file held in memory (plain or gzip). name is used in messages. The fuzz
+ * target and tfw_idx_read share it. */
+tfw_tensor *tfw__idx_parse_buffer(const uint8_t *data, size_t size, const char *name);
+
+/* Writes n bytes to path atomically (temporary beside it, fsync, rename, fsync of the
+ * directory). op names the caller in messages. */
+tfw_status tfw__write_file_atomic(const char *op, const char *path, const void *buf, size_t n);
+
+/* splitmix64: the loader's and random_split's permutation generator. A pure function of
+ * its state, so orders depend only on (seed, epoch). */
+static inline uint64_t tfw__splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+/* Fills perm[0..n) with a uniformly random permutation of 0..n-1 (Fisher-Yates with
+ * unbiased bounded draws) from the generator state *s. */
+void tfw__random_permutation(int64_t *perm, int64_t n, uint64_t *s);
+
+#endif
