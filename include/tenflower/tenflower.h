@@ -9,6 +9,7 @@
 #include "nn.h"
 #include "nn_functional_norm.h"
 #include "io.h"
+#include "logging.h"
 #include "nn_functional_conv.h"
 #include "nn_functional_activation.h"
 #include "nn_functional_loss.h"
