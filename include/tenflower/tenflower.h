@@ -19,5 +19,6 @@
 #include "nn_attention.h"
 #include "amp.h"
 #include "optim.h"
+#include "train.h"
 
 #endif

@@ -45,6 +45,9 @@ void tfw__csv_free(tfw__csv_table *t);
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer from tfw__malloc. */
 tfw_status tfw__read_file(const char *path, size_t max, char **out, size_t *len, const char *op);
 
+/* Deletes all but the newest `keep` files ckpt-<step>.safetensors in dir (ckpt_file.c). */
+void tfw__ckpt_prune(const char *dir, int keep);
+
 #endif
 
 /* ---- report plots (report_plot.c) ---- */
