@@ -28,4 +28,8 @@ static inline uint64_t tfw__splitmix64(uint64_t *s) {
  * unbiased bounded draws) from the generator state *s. */
 void tfw__random_permutation(int64_t *perm, int64_t n, uint64_t *s);
 
+/* The dataset's vtable and context (for the loader's direct calls). */
+const tfw_dataset_vtable *tfw__dataset_vt(const tfw_dataset *ds);
+void *tfw__dataset_ctx(const tfw_dataset *ds);
+
 #endif
