@@ -10,6 +10,9 @@
 #define LLVMFuzzerTestOneInput fuzz_safetensors_one
 #include "../fuzz/fuzz_safetensors.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tfrecord_one
+#include "../fuzz/fuzz_tfrecord.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -72,5 +75,12 @@ Test(fuzz_replay_io, safetensors_corpus) {
   cr_assert(n >= 10, "only %d corpus files found", n);
   cr_assert(bad >= 10, "only %d bad files found", bad);
   tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, tfrecord_corpus) {
+  uint64_t rng = 11;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_tfrecord", fuzz_tfrecord_one, 300, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
   th_expect_no_leaks();
 }
