@@ -34,6 +34,7 @@ test: build
 	bash tests/install_test.sh $(BUILD)
 
 test-all: build
+	@bash scripts/deps.sh --all
 	ctest --test-dir $(BUILD) --output-on-failure -j 2
 	bash tests/install_test.sh $(BUILD)
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package that tenflower's build, demo, tests and benchmarks need.
 # Idempotent: when everything is present it returns at once without touching apt.
+#   scripts/deps.sh          what `make`, `make test` and `make demo` need
+#   scripts/deps.sh --all    also what only `make test-all` needs (headless Chromium, which
+#                            renders the HTML run report in tests/py/report_render.py)
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +15,10 @@ PKGS=(
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )
+
+if [ "${1:-}" = "--all" ]; then
+  PKGS+=(chromium)                                # make test-all: renders the run report
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

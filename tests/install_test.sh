@@ -47,4 +47,9 @@ CM
 cmake -S "$tmp/cm" -B "$tmp/cm/build" -G Ninja -DCMAKE_PREFIX_PATH="$tmp/prefix" > "$tmp/cm.log"
 cmake --build "$tmp/cm/build" > "$tmp/cmb.log"
 LD_LIBRARY_PATH="$libdir" "$tmp/cm/build/app"
-echo "install: 3 passed, 0 failed"
+# tfw-report is installed and runs
+mkdir -p "$tmp/run"
+printf 'step,loss\n1,0.5\n2,0.25\n' > "$tmp/run/log.csv"
+"$tmp/prefix/bin/tfw-report" "$tmp/run" > /dev/null
+grep -q '<svg' "$tmp/run/report.html" || { echo "tfw-report wrote no plot"; exit 1; }
+echo "install: 4 passed, 0 failed"

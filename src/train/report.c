@@ -143,7 +143,19 @@ tfw_status tfw_report_write(const char *run_dir, const char *out_path) {
   }
   int xcol = -1;
   for (int c = 0; c < nc; c++)
-    if (!strcmp(t.header[c], "step") && isnum[c]) xcol = c;
+    if (!strcmp(t.header[c], "step")) xcol = c;
+  if (xcol >= 0 && !isnum[xcol]) {
+    int64_t r = 0;
+    double v;
+    while (r < nr && (!t.cells[r * nc + xcol][0] || parse_num(t.cells[r * nc + xcol], &v))) r++;
+    if (r == nr)
+      s = tfw__error(TFW_EFORMAT, "tfw_report_write: %s: the step column is empty", csv_path);
+    else
+      s = tfw__error(TFW_EFORMAT, "tfw_report_write: %s: row %lld (line %lld): step '%.40s' is "
+                     "not a number", csv_path, (long long)r + 1, (long long)r + 2,
+                     t.cells[r * nc + xcol]);
+    goto done;
+  }
   const char *xlabel = xcol >= 0 ? "step" : "row";
   double xmin = INFINITY, xmax = -INFINITY;
   for (int64_t r = 0; r < nr; r++) {

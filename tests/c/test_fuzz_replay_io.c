@@ -13,6 +13,9 @@
 #define LLVMFuzzerTestOneInput fuzz_idx_one
 #include "../fuzz/fuzz_idx.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_tfrecord_one
+#include "../fuzz/fuzz_tfrecord.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -83,5 +86,12 @@ Test(fuzz_replay_io, idx_corpus) {
   int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_idx", fuzz_idx_one, 300, &rng);
   cr_assert(n >= 10, "only %d corpus files found", n);
   tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, tfrecord_corpus) {
+  uint64_t rng = 11;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_tfrecord", fuzz_tfrecord_one, 300, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
   th_expect_no_leaks();
 }
