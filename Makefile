@@ -1,5 +1,6 @@
 # tenflower — top-level entry points. The build itself is CMake + Ninja (build/).
-#   make demo      set up, build and run the demo
+#   make demo      set up, build, fetch MNIST and train the demo CNN (examples/mnist.c)
+#   make tour      a short tour of the tensor engine (examples/tour.c)
 #   make test      build and run the test suite (CI runs this, then make check)
 #   make test-all  every test, including the slow suites
 #   make check     ASan + UBSan build running the C tests
@@ -13,7 +14,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-all check bench fuzz install clean docs
+.PHONY: all deps build demo tour test test-all check bench fuzz install clean docs
 
 all: build
 
@@ -27,6 +28,10 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
+	@echo "== MNIST: fetching the data (cached under ~/.cache/tenflower/mnist)"
+	@dir="$$(bash scripts/fetch_mnist.sh)" && TFW_MNIST_DIR="$$dir" ./$(BUILD)/example_mnist --run-dir $(BUILD)/runs/mnist
+
+tour: build
 	./$(BUILD)/example_tour
 
 test: build
