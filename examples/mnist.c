@@ -12,6 +12,7 @@
  * DIR defaults to $TFW_MNIST_DIR, else ~/.cache/tenflower/mnist (scripts/fetch_mnist.sh
  * fills it; `make demo` runs it first). The run directory gets log.csv, TensorBoard
  * events, checkpoints and report.html. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
