@@ -117,11 +117,6 @@ tfw_tensor *tfw_normalize_u8(const tfw_tensor *x, int n_channels, const float *m
     tfw__error(TFW_EDTYPE, "normalize_u8: x is %s, expected uint8", tfw_dtype_name(x->dtype));
     return NULL;
   }
-  for (int c = 0; c < n_channels; c++)
-    if (std[c] == 0.0f || std[c] != std[c]) {
-      tfw__error(TFW_EVALUE, "normalize_u8: std[%d] is %g", c, (double)std[c]);
-      return NULL;
-    }
   int64_t numel = tfw_tensor_numel(x), inner = numel;
   if (n_channels > 1) {
     char sh[TFW__SHAPE_BUF];
@@ -133,6 +128,11 @@ tfw_tensor *tfw_normalize_u8(const tfw_tensor *x, int n_channels, const float *m
     }
     inner = x->shape[x->ndim - 1] * x->shape[x->ndim - 2];
   }
+  for (int c = 0; c < n_channels; c++)
+    if (std[c] == 0.0f || std[c] != std[c]) {
+      tfw__error(TFW_EVALUE, "normalize_u8: std[%d] is %g", c, (double)std[c]);
+      return NULL;
+    }
   tfw_tensor *xc = tfw__as_contiguous(x, TFW_DTYPE_U8);
   if (!xc) return NULL;
   tfw_tensor *out = tfw__tensor_new("normalize_u8", TFW_DTYPE_F32, x->ndim, x->shape);

@@ -426,7 +426,8 @@ Test(data_idx, normalize_u8_matches_torch) {
   th_expect_error(tfw_normalize_u8(f, 1, &m1, &s1) ? TFW_OK : tfw_last_status(), TFW_EDTYPE, "float32", "f32 input");
   float z = 0;
   th_expect_error(tfw_normalize_u8(x, 1, &m1, &z) ? TFW_OK : tfw_last_status(), TFW_EVALUE, "std[0]", "std 0");
-  th_expect_error(tfw_normalize_u8(x, 3, m3, s3) ? TFW_OK : tfw_last_status(), TFW_ESHAPE, "dim -3", "channels");
+  float m4[3] = {0, 0, 0}, s4[3] = {1, 1, 1};
+  th_expect_error(tfw_normalize_u8(x, 3, m4, s4) ? TFW_OK : tfw_last_status(), TFW_ESHAPE, "dim -3", "channels");
   tfw_release(f);
   tfw_release(xt);
   tfw_release(yt);
