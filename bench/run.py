@@ -63,6 +63,10 @@ CASES = [
      "target_ratio": 0.8},
     {"case": "conv2d_mnist_b64", "kind": "autograd", "exe": "bench_autograd",
      "target_ratio": 0.6},
+    # optimizers (bench/bench_optim.c): a full MLP training step with SGD, and the fused
+    # AdamW update alone over 10M parameters (PyTorch: foreach=False, its CPU default)
+    {"case": "mlp_sgd_step", "kind": "autograd", "exe": "bench_optim", "target_ratio": 0.5},
+    {"case": "adamw_step", "kind": "autograd", "exe": "bench_optim", "target_ratio": 1.0},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -224,6 +228,32 @@ def torch_worker(args):
                 for t in (q, k, v):
                     t.grad = None
             return step
+        if name == "mlp_sgd_step":
+            torch.manual_seed(1)
+            dims = (784, 512, 512, 10)
+            ws = [(torch.randn(dims[i], dims[i + 1]) / dims[i] ** 0.5).requires_grad_(True)
+                  for i in range(3)]
+            bs = [torch.zeros(dims[i + 1], requires_grad=True) for i in range(3)]
+            x, y = torch.randn(64, 784), torch.randint(0, 10, (64,))
+            opt = torch.optim.SGD(ws + bs, lr=0.01, momentum=0.9)
+
+            def step():
+                opt.zero_grad(set_to_none=True)
+                h = x
+                for i in range(3):
+                    h = h @ ws[i] + bs[i]
+                    if i < 2:
+                        h = torch.relu(h)
+                F.cross_entropy(h, y).backward()
+                opt.step()
+            return step
+        if name == "adamw_step":
+            torch.manual_seed(2)
+            ps = [torch.randn(1000, 1000, requires_grad=True) for _ in range(10)]
+            for p in ps:
+                p.grad = torch.randn(1000, 1000)
+            opt = torch.optim.AdamW(ps, lr=1e-3, weight_decay=1e-2, foreach=False)
+            return opt.step
         if name == "copy_64M":
             # the copy roof as PyTorch sees it: a copy into an existing buffer
             a, b = torch.randn(M64), torch.empty(M64)
@@ -432,7 +462,8 @@ def main():
                             else os.path.join(ROOT, args.build) if not os.path.isdir(args.build)
                             else args.build)
     exe = {name: os.path.join(build, name)
-           for name in ("bench_ops", "peak_and_stream", "bench_gemm", "bench_autograd")}
+           for name in ("bench_ops", "peak_and_stream", "bench_gemm", "bench_autograd",
+                         "bench_optim")}
     missing = [n for n, p in exe.items() if not os.access(p, os.X_OK)]
     if missing and os.path.isdir(build):
         print("bench: building %s in %s" % (" ".join(missing), build), flush=True)

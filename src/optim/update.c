@@ -35,27 +35,28 @@ typedef struct seg {
     const T *g = (const T *)s->g;                                                            \
     const T lr = (T)s->lr, wd = (T)s->wd, mom = (T)s->mom, damp1 = (T)s->damp1;              \
     const T sign = s->maximize ? (T)-1 : (T)1;                                               \
+    const bool has_wd = s->wd != 0, nesterov = s->nesterov;                                  \
     if (s->mom == 0) {                                                                       \
       for (int64_t i = b; i < e; i++) {                                                      \
         T d = sign * g[i];                                                                   \
-        if (s->wd != 0) d = d + wd * p[i];                                                   \
+        if (has_wd) d = d + wd * p[i];                                                   \
         p[i] = p[i] - lr * d;                                                                \
       }                                                                                      \
     } else if (s->fresh) {                                                                   \
       for (int64_t i = b; i < e; i++) {                                                      \
         T d = sign * g[i];                                                                   \
-        if (s->wd != 0) d = d + wd * p[i];                                                   \
+        if (has_wd) d = d + wd * p[i];                                                   \
         buf[i] = d;                                                                          \
-        if (s->nesterov) d = d + mom * d;                                                    \
+        if (nesterov) d = d + mom * d;                                                    \
         p[i] = p[i] - lr * d;                                                                \
       }                                                                                      \
     } else {                                                                                 \
       for (int64_t i = b; i < e; i++) {                                                      \
         T d = sign * g[i];                                                                   \
-        if (s->wd != 0) d = d + wd * p[i];                                                   \
+        if (has_wd) d = d + wd * p[i];                                                   \
         T m = buf[i] * mom + damp1 * d;                                                      \
         buf[i] = m;                                                                          \
-        d = s->nesterov ? d + mom * m : m;                                                   \
+        d = nesterov ? d + mom * m : m;                                                   \
         p[i] = p[i] - lr * d;                                                                \
       }                                                                                      \
     }                                                                                        \
@@ -63,14 +64,13 @@ typedef struct seg {
 
 /* Adam and AdamW (decoupled: p *= 1 - lr * wd first); amsgrad keeps the max of exp_avg_sq. */
 #define TFW__ADAM(T, SQRT)                                                                   \
-  static TFW_CLONES void adam_##T(const seg *s, int64_t b, int64_t e) {                      \
+  static inline __attribute__((always_inline)) void adam_body_##T(const seg *s, int64_t b, int64_t e, const bool l2, const bool dec, const bool ams) {                      \
     T *p = (T *)s->p, *m = (T *)s->s[0], *v = (T *)s->s[1], *vmax = (T *)s->s[2];            \
     const T *g = (const T *)s->g;                                                            \
     const T wd = (T)s->wd, decay = (T)s->decay, b1 = (T)s->b1, b2 = (T)s->b2;                \
     const T omb1 = (T)s->omb1, omb2 = (T)s->omb2, eps = (T)s->eps;                           \
     const T nstep = (T)-s->step_size, bc2s = (T)s->bc2_sqrt;                                 \
     const T sign = s->maximize ? (T)-1 : (T)1;                                               \
-    const bool l2 = !s->decoupled && s->wd != 0, dec = s->decoupled && s->wd != 0;           \
     for (int64_t i = b; i < e; i++) {                                                        \
       T gi = sign * g[i], pi = p[i];                                                         \
       if (l2) gi = gi + wd * pi;                                                             \
@@ -79,7 +79,7 @@ typedef struct seg {
       T vi = v[i] * b2 + omb2 * gi * gi;                                                     \
       m[i] = mi;                                                                             \
       v[i] = vi;                                                                             \
-      if (s->amsgrad) {                                                                      \
+      if (ams) {                                                                      \
         T mx = vmax[i];                                                                      \
         vi = vi > mx ? vi : mx;                                                              \
         vmax[i] = vi;                                                                        \
@@ -92,14 +92,13 @@ typedef struct seg {
 /* AdaBelief (adabelief-pytorch without rectification): eps is added into exp_avg_var in
  * place every step, then added again outside the square root. */
 #define TFW__ADABELIEF(T, SQRT)                                                              \
-  static TFW_CLONES void adabelief_##T(const seg *s, int64_t b, int64_t e) {                 \
+  static inline __attribute__((always_inline)) void adabelief_body_##T(const seg *s, int64_t b, int64_t e, const bool l2, const bool dec, const bool ams) {                 \
     T *p = (T *)s->p, *m = (T *)s->s[0], *v = (T *)s->s[1], *vmax = (T *)s->s[2];            \
     const T *g = (const T *)s->g;                                                            \
     const T wd = (T)s->wd, decay = (T)s->decay, b1 = (T)s->b1, b2 = (T)s->b2;                \
     const T omb1 = (T)s->omb1, omb2 = (T)s->omb2, eps = (T)s->eps;                           \
     const T nstep = (T)-s->step_size, bc2s = (T)s->bc2_sqrt;                                 \
     const T sign = s->maximize ? (T)-1 : (T)1;                                               \
-    const bool l2 = !s->decoupled && s->wd != 0, dec = s->decoupled;                         \
     for (int64_t i = b; i < e; i++) {                                                        \
       T gi = sign * g[i], pi = p[i];                                                         \
       if (dec) pi = pi * decay;                                                              \
@@ -110,7 +109,7 @@ typedef struct seg {
       vi = vi + eps;                                                                         \
       m[i] = mi;                                                                             \
       v[i] = vi;                                                                             \
-      if (s->amsgrad) {                                                                      \
+      if (ams) {                                                                      \
         T mx = vmax[i];                                                                      \
         vi = vi > mx ? vi : mx;                                                              \
         vmax[i] = vi;                                                                        \
@@ -138,7 +137,7 @@ typedef struct seg {
   }
 
 #define TFW__RMSPROP(T, SQRT)                                                                \
-  static TFW_CLONES void rmsprop_##T(const seg *s, int64_t b, int64_t e) {                   \
+  static inline __attribute__((always_inline)) void rmsprop_body_##T(const seg *s, int64_t b, int64_t e, const bool has_wd, const bool centered, const bool has_mom) {                   \
     T *p = (T *)s->p, *sq = (T *)s->s[0], *buf = (T *)s->s[1], *ga = (T *)s->s[2];           \
     const T *g = (const T *)s->g;                                                            \
     const T wd = (T)s->wd, alpha = (T)s->alpha, oma = (T)s->oma, eps = (T)s->eps;            \
@@ -146,11 +145,11 @@ typedef struct seg {
     const T sign = s->maximize ? (T)-1 : (T)1;                                               \
     for (int64_t i = b; i < e; i++) {                                                        \
       T gi = sign * g[i];                                                                    \
-      if (s->wd != 0) gi = gi + wd * p[i];                                                   \
+      if (has_wd) gi = gi + wd * p[i];                                                       \
       T si = sq[i] * alpha + oma * gi * gi;                                                  \
       sq[i] = si;                                                                            \
       T avg;                                                                                 \
-      if (s->centered) {                                                                     \
+      if (centered) {                                                                     \
         T a = ga[i] * alpha + oma * gi;                                                      \
         ga[i] = a;                                                                           \
         avg = SQRT(si + (T)-1 * a * a);                                                      \
@@ -158,7 +157,7 @@ typedef struct seg {
         avg = SQRT(si);                                                                      \
       }                                                                                      \
       avg = avg + eps;                                                                       \
-      if (s->mom > 0) {                                                                      \
+      if (has_mom) {                                                                         \
         T bi = buf[i] * mom + gi / avg;                                                      \
         buf[i] = bi;                                                                         \
         p[i] = p[i] - lr * bi;                                                               \
@@ -169,14 +168,14 @@ typedef struct seg {
   }
 
 #define TFW__ADAGRAD(T, SQRT)                                                                \
-  static TFW_CLONES void adagrad_##T(const seg *s, int64_t b, int64_t e) {                   \
+  static inline __attribute__((always_inline)) void adagrad_body_##T(const seg *s, int64_t b, int64_t e, const bool has_wd) {                   \
     T *p = (T *)s->p, *sum = (T *)s->s[0];                                                   \
     const T *g = (const T *)s->g;                                                            \
     const T wd = (T)s->wd, eps = (T)s->eps, nclr = (T)-s->step_size;                         \
     const T sign = s->maximize ? (T)-1 : (T)1;                                               \
     for (int64_t i = b; i < e; i++) {                                                        \
       T gi = sign * g[i];                                                                    \
-      if (s->wd != 0) gi = gi + wd * p[i];                                                   \
+      if (has_wd) gi = gi + wd * p[i];                                                       \
       T si = sum[i] + gi * gi;                                                               \
       sum[i] = si;                                                                           \
       T std = SQRT(si) + eps;                                                                \
@@ -196,6 +195,46 @@ TFW__RMSPROP(float, sqrtf)
 TFW__RMSPROP(double, sqrt)
 TFW__ADAGRAD(float, sqrtf)
 TFW__ADAGRAD(double, sqrt)
+
+/* The loops above specialised on their flags (each combination is its own vectorised loop). */
+#define TFW__B3(NAME, T, X, Y, Z)                                                            \
+  static TFW_CLONES void NAME##_##T(const seg *s, int64_t b, int64_t e) {                    \
+    const bool x = (X), y = (Y), z = (Z);                                                    \
+    if (x) {                                                                                 \
+      if (z) NAME##_body_##T(s, b, e, true, false, true);                                    \
+      else NAME##_body_##T(s, b, e, true, false, false);                                     \
+    } else if (y) {                                                                          \
+      if (z) NAME##_body_##T(s, b, e, false, true, true);                                    \
+      else NAME##_body_##T(s, b, e, false, true, false);                                     \
+    } else {                                                                                 \
+      if (z) NAME##_body_##T(s, b, e, false, false, true);                                   \
+      else NAME##_body_##T(s, b, e, false, false, false);                                    \
+    }                                                                                        \
+  }
+#define TFW__RMS_DISPATCH(T)                                                                 \
+  static TFW_CLONES void rmsprop_##T(const seg *s, int64_t b, int64_t e) {                   \
+    const bool w = s->wd != 0, c = s->centered, m = s->mom > 0;                              \
+    if (c) {                                                                                 \
+      if (m) w ? rmsprop_body_##T(s, b, e, 1, 1, 1) : rmsprop_body_##T(s, b, e, 0, 1, 1);    \
+      else w ? rmsprop_body_##T(s, b, e, 1, 1, 0) : rmsprop_body_##T(s, b, e, 0, 1, 0);      \
+    } else {                                                                                 \
+      if (m) w ? rmsprop_body_##T(s, b, e, 1, 0, 1) : rmsprop_body_##T(s, b, e, 0, 0, 1);    \
+      else w ? rmsprop_body_##T(s, b, e, 1, 0, 0) : rmsprop_body_##T(s, b, e, 0, 0, 0);      \
+    }                                                                                        \
+  }
+#define TFW__ADAGRAD_DISPATCH(T)                                                             \
+  static TFW_CLONES void adagrad_##T(const seg *s, int64_t b, int64_t e) {                   \
+    if (s->wd != 0) adagrad_body_##T(s, b, e, true);                                         \
+    else adagrad_body_##T(s, b, e, false);                                                   \
+  }
+TFW__B3(adam, float, !s->decoupled && s->wd != 0, s->decoupled && s->wd != 0, s->amsgrad)
+TFW__B3(adam, double, !s->decoupled && s->wd != 0, s->decoupled && s->wd != 0, s->amsgrad)
+TFW__B3(adabelief, float, !s->decoupled && s->wd != 0, s->decoupled, s->amsgrad)
+TFW__B3(adabelief, double, !s->decoupled && s->wd != 0, s->decoupled, s->amsgrad)
+TFW__RMS_DISPATCH(float)
+TFW__RMS_DISPATCH(double)
+TFW__ADAGRAD_DISPATCH(float)
+TFW__ADAGRAD_DISPATCH(double)
 
 static void run_seg(const seg *s, int64_t b, int64_t e) {
   bool f = s->dt == TFW_DTYPE_F32;
