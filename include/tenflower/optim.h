@@ -105,7 +105,8 @@ TFW_API void tfw_optimizer_zero_grad(tfw_optimizer *opt, bool set_to_none);
 TFW_API tfw_optim_kind tfw_optimizer_kind(const tfw_optimizer *opt);
 TFW_API int tfw_optimizer_num_groups(const tfw_optimizer *opt);
 TFW_API int tfw_optimizer_num_params(const tfw_optimizer *opt); /* over all groups */
-/* Parameters of group g (borrowed; NULL for a bad g, count in *n). */
+/* Parameters of group g (borrowed, valid until the next add_param_group; NULL for a bad g,
+ * count in *n). */
 TFW_API tfw_tensor *const *tfw_optimizer_group_params(const tfw_optimizer *opt, int group, int *n);
 /* The lr of a group; NaN for a bad group index (with TFW_EINDEX set). */
 TFW_API double tfw_optimizer_get_lr(const tfw_optimizer *opt, int group);

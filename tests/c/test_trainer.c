@@ -411,3 +411,49 @@ Test(trainer, bad_config) {
   free_problem(&p);
   th_expect_no_leaks();
 }
+
+/* ---- mixed precision: float16 autocast with dynamic loss scaling still learns ------------ */
+static tfw_status count_skipped(void *ctx, tfw_trainer *t, const tfw_train_metrics *m) {
+  (void)t;
+  *(int *)ctx += m->skipped;
+  return TFW_OK;
+}
+
+Test(trainer, autocast_f16_with_loss_scaler) {
+  tfw_manual_seed(5);
+  problem tr = make_problem(1024, 1), te = make_problem(512, 2);
+  tfw_loader *ltr = loader(tr.ds, 32, true), *lte = loader(te.ds, 128, false);
+  tfw_module *m = mlp(0.0);
+  tfw_optim_options oo = tfw_optim_defaults(TFW_OPTIM_ADAM);
+  oo.lr = 1e-2;
+  tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAM, &oo);
+  cr_assert_eq(tfw_optimizer_add_module_params(opt, m, &oo, NULL, NULL), TFW_OK);
+  /* a huge initial scale overflows float16 gradients at first: those steps are skipped and
+   * the scale backs off until they fit */
+  tfw_grad_scaler *sc = tfw_grad_scaler_new(1e12, 2.0, 0.5, 50, true);
+  int skipped = 0;
+  tfw_trainer_config c = tfw_trainer_config_default();
+  c.epochs = 3;
+  c.progress = false;
+  c.autocast = true;
+  c.autocast_dtype = TFW_DTYPE_F16;
+  c.scaler = sc;
+  c.clip_grad_norm = 5.0;
+  c.callbacks.ctx = &skipped;
+  c.callbacks.on_step_end = count_skipped;
+  tfw_trainer *t = tfw_trainer_new(&c, m, opt, NULL, ltr, lte);
+  cr_assert_eq(tfw_trainer_fit(t), TFW_OK, "%s", tfw_last_error());
+  tfw_eval_result ev = tfw_trainer_last_eval(t);
+  cr_assert_gt(ev.accuracy, 0.85, "accuracy %g", ev.accuracy);
+  cr_assert_lt(tfw_grad_scaler_get_scale(sc), 1e12, "the scale backed off");
+  cr_assert_gt(skipped, 0, "overflowing steps were skipped");
+  cr_assert_lt(skipped, 60, "%d of 96 steps skipped", skipped);
+  cr_assert_gt(tfw_grad_scaler_get_scale(sc), 1.0);
+  tfw_trainer_free(t);
+  tfw_grad_scaler_release(sc);
+  tfw_optimizer_release(opt);
+  tfw_module_release(m);
+  tfw_loader_free(ltr), tfw_loader_free(lte);
+  free_problem(&tr), free_problem(&te);
+  th_expect_no_leaks();
+}
