@@ -27,6 +27,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402  (bench/e2e.py)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 M16 = 16 << 20
@@ -67,6 +70,9 @@ CASES = [
     # AdamW update alone over 10M parameters (PyTorch: foreach=False, its CPU default)
     {"case": "mlp_sgd_step", "kind": "autograd", "exe": "bench_optim", "target_ratio": 0.5},
     {"case": "adamw_step", "kind": "autograd", "exe": "bench_optim", "target_ratio": 1.0},
+    # end to end (bench/e2e.py): one MNIST epoch with the demo's recipe, wall time, test
+    # accuracy and peak RSS of each whole process; issue 6: ratio <= 0.5, rss ratio <= 0.3
+    {"case": "mnist_epoch_e2e", "kind": "e2e"},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -270,7 +276,7 @@ def torch_worker(args):
     for case in CASES:
         if wanted and case["case"] not in wanted:
             continue
-        if case["kind"] == "info":
+        if case["kind"] in ("info", "e2e"):
             continue
         try:
             fn = make(case)
@@ -525,7 +531,7 @@ def main():
     # 3. ops through the public API, one process per case (a crash costs one case only)
     for c in CASES:
         name = c["case"]
-        if name not in wanted or c["kind"] == "roof":
+        if name not in wanted or c["kind"] in ("roof", "e2e"):
             continue
         print("bench: tenflower %s" % name, flush=True)
         rows, err = run_cmd([exe[c.get("exe", "bench_ops")], "--threads", str(threads),
@@ -604,6 +610,12 @@ def main():
     for c in CASES:
         name = c["case"]
         if name not in wanted:
+            continue
+        if c["kind"] == "e2e":  # whole programs, both sides timed from outside (bench/e2e.py)
+            print("bench: end to end %s (both sides)" % name, flush=True)
+            row = e2e.mnist_epoch(build, threads, py, args.no_torch)
+            row["cpu"] = machine["cpu"]
+            results.append(row)
             continue
         if c["kind"] == "info":  # ours only, reported as measured
             row = dict(ours.get(name, {"error": "no output"}))
@@ -684,6 +696,17 @@ def main():
     print(hdr)
     print("-" * len(hdr))
     for row in results:
+        if row["kind"] == "e2e":
+            print("%-30s %10s %10s %7s  acc %s vs %s, peak RSS %s vs %s MB (ratio %s)  %s" % (
+                row["case"], fmt(row.get("ours_ms"), ".0f"), fmt(row.get("ref_ms"), ".0f"),
+                fmt(row.get("ratio"), ".2f"), fmt(row.get("ours_accuracy"), ".4f"),
+                fmt(row.get("ref_accuracy"), ".4f"), fmt(row.get("ours_rss_mb"), ".0f"),
+                fmt(row.get("ref_rss_mb"), ".0f"), fmt(row.get("rss_ratio"), ".2f"),
+                {True: "ok", False: "MISS", None: "?"}[row.get("meets_target")]))
+            for k in ("error", "ref_error"):
+                if row.get(k):
+                    print("    " + row[k][:200])
+            continue
         if row["kind"] == "info":
             if row.get("error"):
                 print("%-30s error: %s" % (row["case"], row["error"][:150]))
