@@ -285,8 +285,12 @@ static tfw__loop_fn copy_for(tfw_dtype ct) {
       T_##TY *restrict o = (T_##TY *)p[0];                                           \
       const bool *restrict c = (const bool *)p[1];                                   \
       const T_##TY *restrict a = (const T_##TY *)p[2], *restrict b = (const T_##TY *)p[3]; \
-      const int64_t bs = s[3] ? 1 : 0;                                               \
-      for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i * bs];                \
+      if (s[3] == 0) { /* a scalar b (relu's backward: where(x > 0, g, 0)) vectorizes */ \
+        const T_##TY b0 = b[0];                                                      \
+        for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b0;                     \
+      } else {                                                                       \
+        for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i];                   \
+      }                                                                              \
       return;                                                                        \
     }                                                                                \
     for (int64_t i = 0; i < n; i++) {                                                \

@@ -297,6 +297,31 @@ Test(conv, max_pool_indices_and_nan) {
   th_expect_no_leaks();
 }
 
+/* The 2x2 / stride-2 fast path (pool.c max_plane_2x2): odd sizes (last row and column
+ * dropped), ties (first in window order wins, as PyTorch), NaN, f32 and f64, plus the gradient
+ * through the indices; against PyTorch. */
+Test(conv, max_pool_2x2_fast_path) {
+  th_require_torch();
+  const tfw_dtype dts[2] = {TFW_DTYPE_F32, TFW_DTYPE_F64};
+  for (int k = 0; k < 2; k++) {
+    tfw_tensor *x = th_random(dts[k], 4, (int64_t[]){2, 3, 7, 9}, -1, 1, 40 + (uint64_t)k);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){0, 0, 2, 3}, 0.75) == TFW_OK); /* a tie: (2,2),(2,3) */
+    cr_assert(tfw_tensor_set(x, (int64_t[]){0, 0, 2, 2}, 0.75) == TFW_OK);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){1, 2, 5, 7}, NAN) == TFW_OK);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){1, 1, 6, 8}, NAN) == TFW_OK); /* dropped column */
+    tfw_tensor *idx = NULL;
+    tfw_tensor *v = tfw_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, false, &idx);
+    cr_assert(v && idx, "%s", tfw_last_error());
+    tfw_tensor *ref[2], *in[1] = {x};
+    th_torch_run("v, i = F.max_pool2d(x[0], 2, return_indices=True)\nout = [v, i]\n", 1, in, 2,
+                 ref);
+    expect_match(v, ref[0], 0, "2x2 values");
+    expect_match(idx, ref[1], 0, "2x2 indices");
+    tfw_release(v), tfw_release(idx), tfw_release(ref[0]), tfw_release(ref[1]), tfw_release(x);
+  }
+  th_expect_no_leaks();
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 Test(conv, errors_are_clean) {
