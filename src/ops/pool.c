@@ -257,8 +257,11 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
         const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};                \
         T best = v[0];                                                                          \
         int k = 0;                                                                              \
-        for (int q = 1; q < 4; q++)                                                             \
-          if (v[q] > best || isnan(v[q])) best = v[q], k = q;                                   \
+        for (int q = 1; q < 4; q++) { /* selects, not branches: random data mispredicts */    \
+          const bool take = (v[q] > best) | (v[q] != v[q]);                                     \
+          best = take ? v[q] : best;                                                            \
+          k = take ? q : k;                                                                     \
+        }                                                                                       \
         yo[ow] = best;                                                                          \
         io[ow] = (2 * oh + (k >> 1)) * W + 2 * ow + (k & 1);                                    \
       }                                                                                         \
