@@ -10,6 +10,8 @@
  *   conv2d_mnist_b64: conv2d(1->32) then conv2d(32->64), 3x3, no padding, with bias, on
  *     x [64, 1, 28, 28], then backward with a fixed random grad_output (weights and biases
  *     require grad); gradients dropped each step.
+ *   mnist_cnn_fwd_bwd: the MNIST-example CNN (see cnn_setup), batch 64, training mode
+ *     (dropout on), log_softmax + nll_loss, forward + backward; gradients dropped each step.
  *   cross_entropy_8192x1024: mean cross-entropy of logits [8192, 1024] against int64 targets,
  *     forward + backward.
  *   layer_norm_8192x1024: y = layer_norm(x [8192, 1024], [1024], w, b), then backward with a
@@ -242,6 +244,42 @@ static int convnet_step(void) {
   return 0;
 }
 
+/* ---- the MNIST-example CNN (PyTorch's examples/mnist), batch 64, forward + backward ---------
+ * conv(1->32, 3x3), relu, conv(32->64, 3x3), relu, max_pool 2, dropout 0.25, flatten,
+ * linear(9216->128), relu, dropout 0.5, linear(128->10), log_softmax, nll_loss (mean); built
+ * from nn modules as a user writes it; gradients dropped after each step (no optimizer). */
+static tfw_module *CNN;
+static tfw_tensor *CNN_X, *CNN_T;
+
+static void cnn_setup(void) {
+  tfw_manual_seed(11);
+  const int64_t k3[2] = {3, 3}, k2[2] = {2, 2};
+  tfw_module *mods[] = {
+      tfw_conv2d_new(1, 32, k3, NULL, NULL, NULL, 1, true, false), tfw_activation_new("relu"),
+      tfw_conv2d_new(32, 64, k3, NULL, NULL, NULL, 1, true, false), tfw_activation_new("relu"),
+      tfw_max_pool2d_new(k2, NULL, NULL, false), tfw_dropout_new(0.25), tfw_flatten_new(1, -1),
+      tfw_linear_new(9216, 128, true), tfw_activation_new("relu"), tfw_dropout_new(0.5),
+      tfw_linear_new(128, 10, true)};
+  const int n = (int)(sizeof mods / sizeof mods[0]);
+  CNN = tfw_sequential_new(n, mods);
+  for (int i = 0; i < n; i++) tfw_module_release(mods[i]);
+  tfw_module_train(CNN, true);
+  CNN_X = tfw_randn(TFW_DTYPE_F32, 4, (int64_t[]){64, 1, 28, 28});
+  CNN_T = tfw_randint(0, 10, TFW_DTYPE_I64, 1, (int64_t[]){64});
+}
+
+static int cnn_step(void) {
+  tfw_tensor *logits = tfw_module_call(CNN, CNN_X);
+  tfw_tensor *lp = logits ? tfw_log_softmax(logits, 1) : NULL;
+  tfw_tensor *loss = lp ? tfw_nll_loss(lp, CNN_T, NULL, "mean", -100) : NULL;
+  tfw_release(logits), tfw_release(lp);
+  if (!loss) return -1;
+  tfw_status st = tfw_backward(loss, NULL, false, false);
+  tfw_release(loss);
+  tfw_module_zero_grad(CNN);
+  return st == TFW_OK ? 0 : -1;
+}
+
 typedef struct {
   const char *name;
   void (*setup)(void);
@@ -270,6 +308,7 @@ static int ce_step(void) {
 static const bcase CASES[] = {
     {"cross_entropy_8192x1024", ce_setup, ce_step},
     {"conv2d_mnist_b64", convnet_setup, convnet_step},
+    {"mnist_cnn_fwd_bwd", cnn_setup, cnn_step},
     {"sdpa_b8_h8_t512_d64_causal", sdpa_setup, sdpa_step},
     {"mlp_784_512_512_10_b64", mlp_setup, mlp_step},
     {"op_chain_1000x8", chain_setup, chain_step},

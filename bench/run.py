@@ -73,6 +73,8 @@ CASES = [
     # end to end (bench/e2e.py): one MNIST epoch with the demo's recipe, wall time, test
     # accuracy and peak RSS of each whole process; issue 6: ratio <= 0.5, rss ratio <= 0.3
     {"case": "mnist_epoch_e2e", "kind": "e2e"},
+    {"case": "mnist_cnn_fwd_bwd", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.5},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -207,6 +209,21 @@ def torch_worker(args):
                 F.conv2d(F.conv2d(x, w1, b1), w2, b2).backward(g)
                 for t in (w1, b1, w2, b2):
                     t.grad = None
+            return step
+        if name == "mnist_cnn_fwd_bwd":
+            torch.manual_seed(11)
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3),
+                torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Dropout(0.25),
+                torch.nn.Flatten(1), torch.nn.Linear(9216, 128), torch.nn.ReLU(),
+                torch.nn.Dropout(0.5), torch.nn.Linear(128, 10))
+            net.train()
+            x = torch.randn(64, 1, 28, 28)
+            t = torch.randint(0, 10, (64,))
+
+            def step():
+                F.nll_loss(F.log_softmax(net(x), 1), t).backward()
+                net.zero_grad(set_to_none=True)
             return step
         if name == "layer_norm_8192x1024":
             torch.manual_seed(5)

@@ -27,6 +27,16 @@ tfw_status tfw__conv_geometry(const tfw__call *c, tfw__conv_geom *g);
 /* Runs the op of c on its inputs into out (contiguous, already allocated). */
 tfw_status tfw__conv_compute(const tfw__call *c, const tfw__conv_geom *g, tfw_tensor *out);
 
+/* Winograd F(2x2, 3x3) (conv_winograd.c): whether it applies (f32 compute, AVX-512, 3x3,
+ * stride 1, dilation 1, groups 1, padding <= 2, >= 4 channels each side); the forward or
+ * transposed conv (x, w, bias as the op's inputs, contiguous f32; y = the op's output), and
+ * the weight gradient (x = big, gy = small, dw [O, C, 3, 3]). */
+bool tfw__conv_winograd_ok(const tfw__conv_geom *g, tfw_dtype ct);
+tfw_status tfw__conv_winograd(const tfw__conv_geom *g, bool transposed, const float *x,
+                              const float *w, const float *bias, float *y);
+tfw_status tfw__conv_winograd_wgrad(const tfw__conv_geom *g, const float *x, const float *gy,
+                                    float *dw);
+
 /* Pooling output size: floor/ceil((L + 2p - d(k-1) - 1) / s) + 1, the last window starting
  * inside the input or its left padding (PyTorch's rule). Assumes validated attributes. */
 int64_t tfw__pool_out_size(int64_t L, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);

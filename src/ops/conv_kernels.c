@@ -312,7 +312,12 @@ tfw_status tfw__conv_compute(const tfw__call *c, const tfw__conv_geom *g, tfw_te
   j.direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->p[0] == 0 &&
              g->p[1] == 0;
   const int64_t K = spatial(g->k), P = spatial(g->P);
-  if (wgrad) {
+  if (tfw__conv_winograd_ok(g, ct)) {
+    const float *a = (const float *)tfw__data(in[0]), *b = (const float *)tfw__data(in[1]);
+    if (wgrad) st = tfw__conv_winograd_wgrad(g, a, b, (float *)tfw__data(W));
+    else st = tfw__conv_winograd(g, tr, a, b, in[2] ? (const float *)tfw__data(in[2]) : NULL,
+                                 (float *)tfw__data(W));
+  } else if (wgrad) {
     j.big = tfw__data(in[0]);
     j.small = tfw__data(in[1]);
     st = weight_grad(&j);

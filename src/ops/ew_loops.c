@@ -7,6 +7,8 @@
  * Integer arithmetic goes through the unsigned type of the same width, so overflow wraps
  * (as in PyTorch) instead of being undefined behaviour in C. */
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ops/elementwise.h"
 
@@ -285,8 +287,24 @@ static tfw__loop_fn copy_for(tfw_dtype ct) {
       T_##TY *restrict o = (T_##TY *)p[0];                                           \
       const bool *restrict c = (const bool *)p[1];                                   \
       const T_##TY *restrict a = (const T_##TY *)p[2], *restrict b = (const T_##TY *)p[3]; \
-      const int64_t bs = s[3] ? 1 : 0;                                               \
-      for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b[i * bs];                \
+      if (s[3] == 0) { /* a scalar b (relu's backward: where(x > 0, g, 0)) vectorizes */ \
+        const T_##TY b0 = b[0];                                                      \
+        if (sizeof(T_##TY) == 4) { /* bit select: GCC keeps `c ? a : b0` a branch */ \
+          uint32_t *restrict ou = (uint32_t *)o, bu;                                  \
+          const uint32_t *restrict au = (const uint32_t *)a;                          \
+          memcpy(&bu, &b0, 4);                                                        \
+          for (int64_t i = 0; i < n; i++) {                                           \
+            const uint32_t m = 0u - (uint32_t)c[i];                                   \
+            ou[i] = (au[i] & m) | (bu & ~m);                                          \
+          }                                                                           \
+        } else                                                                        \
+          for (int64_t i = 0; i < n; i++) o[i] = c[i] ? a[i] : b0;                   \
+      } else {                                                                       \
+        for (int64_t i = 0; i < n; i++) {                                            \
+          const T_##TY ai = a[i], bi = b[i];                                         \
+          o[i] = c[i] ? ai : bi;                                                     \
+        }                                                                            \
+      }                                                                              \
       return;                                                                        \
     }                                                                                \
     for (int64_t i = 0; i < n; i++) {                                                \

@@ -170,6 +170,7 @@ typedef struct pool_job {
   const void *x;
   void *y;
   int64_t *idx;
+  bool fast2x2; /* max pool with 2x2 windows inside the plane, stride 2 (max_plane_2x2) */
 } pool_job;
 
 /* Window of output o along internal dim i, clipped to [0, L): [*a, *b) plus the unclipped
@@ -243,6 +244,29 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
         }                                                                                       \
       }                                                                                         \
   }                                                                                             \
+  /* 2x2 windows, stride 2, no padding or dilation, all inside the plane (MNIST's pool): the  \
+   * generic rule (first maximum in window order wins, NaN propagates) without bounds checks. */ \
+  static void max_plane_2x2_##SUF(const pool_job *j, const T *x, T *y, int64_t *ix) {          \
+    const pool_geom *g = j->g;                                                                  \
+    const int64_t W = g->L[1], Po = g->P[1];                                                    \
+    for (int64_t oh = 0; oh < g->P[0]; oh++) {                                                  \
+      const T *r0 = x + 2 * oh * W, *r1 = r0 + W;                                               \
+      T *yo = y + oh * Po;                                                                      \
+      int64_t *io = ix + oh * Po;                                                               \
+      for (int64_t ow = 0; ow < Po; ow++) {                                                     \
+        const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};                \
+        T best = v[0];                                                                          \
+        int k = 0;                                                                              \
+        for (int q = 1; q < 4; q++) { /* selects, not branches: random data mispredicts */    \
+          const bool take = (v[q] > best) | (v[q] != v[q]);                                     \
+          best = take ? v[q] : best;                                                            \
+          k = take ? q : k;                                                                     \
+        }                                                                                       \
+        yo[ow] = best;                                                                          \
+        io[ow] = (2 * oh + (k >> 1)) * W + 2 * ow + (k & 1);                                    \
+      }                                                                                         \
+    }                                                                                           \
+  }                                                                                             \
   static void planes_##SUF(int64_t p0, int64_t p1, void *ctx) {                                 \
     const pool_job *j = ctx;                                                                    \
     const pool_geom *g = j->g;                                                                  \
@@ -253,7 +277,8 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
     for (int64_t pl = p0; pl < p1; pl++) {                                                      \
       const T *x = (const T *)j->x + pl * xin;                                                  \
       T *y = (T *)j->y + pl * yout;                                                             \
-      if (j->idx) max_plane_##SUF(j, x, y, j->idx + pl * Pp);                                   \
+      if (j->idx && j->fast2x2) max_plane_2x2_##SUF(j, x, y, j->idx + pl * Pp);                 \
+      else if (j->idx) max_plane_##SUF(j, x, y, j->idx + pl * Pp);                              \
       else avg_plane_##SUF(j, x, y, adjoint);                                                   \
     }                                                                                           \
   }
@@ -275,6 +300,9 @@ tfw_status tfw__kernel_pool(const tfw__call *c, tfw_tensor **out) {
   const bool maxp = c->op->id == TFW__OP_max_pool1d || c->op->id == TFW__OP_max_pool2d;
   pool_job j = {.g = &g, .id = c->op->id, .x = tfw__data(x), .y = tfw__data(y),
                 .idx = maxp ? (int64_t *)tfw__data(out[1]) : NULL};
+  j.fast2x2 = maxp && g.k[0] == 2 && g.k[1] == 2 && g.s[0] == 2 && g.s[1] == 2 && g.p[0] == 0 &&
+              g.p[1] == 0 && g.d[0] == 1 && g.d[1] == 1 && 2 * g.P[0] <= g.L[0] &&
+              2 * g.P[1] <= g.L[1];
   const int64_t work = g.L[0] * g.L[1] + g.P[0] * g.P[1] * g.k[0] * g.k[1] + 1;
   int64_t grain = 32768 / work;
   tfw__parallel_for(g.planes, grain < 1 ? 1 : grain, ct == TFW_DTYPE_F32 ? planes_f32 : planes_f64,

@@ -56,7 +56,7 @@ static void add_case(batch *b, const char *what, tfw_tensor *y, int n_leaf, tfw_
   snprintf(c->what, sizeof c->what, "%s", what);
   c->y = y;
   c->n_leaf = n_leaf;
-  c->gout = th_random(TFW_DTYPE_F64, tfw_tensor_ndim(y), tfw_tensor_shape(y), -1, 1,
+  c->gout = th_random(tfw_tensor_dtype(y), tfw_tensor_ndim(y), tfw_tensor_shape(y), -1, 1,
                       (uint64_t)b->n_cases * 97);
   int o = b->n_in;
   for (int i = 0; i < n_leaf; i++) c->leaves[i] = leaves[i], b->in[b->n_in++] = leaves[i];
@@ -64,7 +64,8 @@ static void add_case(batch *b, const char *what, tfw_tensor *y, int n_leaf, tfw_
   c->out_at = b->n_out;
   b->n_out += 1 + n_leaf;
   add_code(b, "X = x[%d:%d]\ny = %s\n", o, o + n_leaf + 1, expr);
-  add_code(b, "g = torch.autograd.grad(y, X[:%d], X[%d], allow_unused=True)\n", n_leaf, n_leaf);
+  add_code(b, "g = torch.autograd.grad(y, X[:%d], X[%d].to(y.dtype), allow_unused=True)\n",
+           n_leaf, n_leaf);
   add_code(b, "out += [y] + [gi if gi is not None else torch.zeros_like(xi) for gi, xi in "
               "zip(g, X[:%d])]\n", n_leaf);
 }
@@ -296,6 +297,31 @@ Test(conv, max_pool_indices_and_nan) {
   th_expect_no_leaks();
 }
 
+/* The 2x2 / stride-2 fast path (pool.c max_plane_2x2): odd sizes (last row and column
+ * dropped), ties (first in window order wins, as PyTorch), NaN, f32 and f64, plus the gradient
+ * through the indices; against PyTorch. */
+Test(conv, max_pool_2x2_fast_path) {
+  th_require_torch();
+  const tfw_dtype dts[2] = {TFW_DTYPE_F32, TFW_DTYPE_F64};
+  for (int k = 0; k < 2; k++) {
+    tfw_tensor *x = th_random(dts[k], 4, (int64_t[]){2, 3, 7, 9}, -1, 1, 40 + (uint64_t)k);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){0, 0, 2, 3}, 0.75) == TFW_OK); /* a tie: (2,2),(2,3) */
+    cr_assert(tfw_tensor_set(x, (int64_t[]){0, 0, 2, 2}, 0.75) == TFW_OK);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){1, 2, 5, 7}, NAN) == TFW_OK);
+    cr_assert(tfw_tensor_set(x, (int64_t[]){1, 1, 6, 8}, NAN) == TFW_OK); /* dropped column */
+    tfw_tensor *idx = NULL;
+    tfw_tensor *v = tfw_max_pool2d(x, (int64_t[]){2, 2}, NULL, NULL, NULL, false, &idx);
+    cr_assert(v && idx, "%s", tfw_last_error());
+    tfw_tensor *ref[2], *in[1] = {x};
+    th_torch_run("v, i = F.max_pool2d(x[0], 2, return_indices=True)\nout = [v, i]\n", 1, in, 2,
+                 ref);
+    expect_match(v, ref[0], 0, "2x2 values");
+    expect_match(idx, ref[1], 0, "2x2 indices");
+    tfw_release(v), tfw_release(idx), tfw_release(ref[0]), tfw_release(ref[1]), tfw_release(x);
+  }
+  th_expect_no_leaks();
+}
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 Test(conv, errors_are_clean) {
@@ -346,6 +372,65 @@ Test(conv, errors_are_clean) {
                   TFW_EVALUE, "output size must be positive", "adaptive zero");
   tfw_release(x), tfw_release(w), tfw_release(w4), tfw_release(big), tfw_release(wd);
   tfw_release(xi), tfw_release(wt);
+  th_expect_no_leaks();
+}
+
+/* ---- the Winograd F(2x2, 3x3) path (f32, 3x3, stride 1, groups 1; src/ops/conv_winograd.c) --
+ * f32 leaves, PyTorch computing in f64 from the same values: our f32 results must be within
+ * f32 rounding of the exact ones. Shapes: odd and tiny outputs (ragged tiles), padding 0/1/2,
+ * batch 1, rows wider than 16 tiles (several runs per tile-row), blocks of tiles spanning
+ * images (the MNIST shape), a non-contiguous input, and the transposed conv. */
+static tfw_tensor *leaf32(int nd, const int64_t *shape, uint64_t seed, bool strided) {
+  tfw_tensor *t = strided ? th_random_strided(TFW_DTYPE_F32, nd, shape, -1, 1, seed)
+                          : th_random(TFW_DTYPE_F32, nd, shape, -1, 1, seed);
+  cr_assert(tfw_tensor_set_requires_grad(t, true) == TFW_OK);
+  return t;
+}
+
+Test(conv, winograd_f32_matches_pytorch) {
+  th_require_torch();
+  static batch b;
+  batch_init(&b);
+  const struct {
+    int64_t n, c, h, w, o, ph, pw;
+    bool bias, strided;
+  } cfg[] = {
+      {2, 5, 9, 7, 6, 0, 0, true, false},     /* odd output 7x5 */
+      {1, 4, 8, 8, 4, 1, 1, false, false},    /* batch 1, padding 1 */
+      {3, 8, 11, 40, 5, 2, 1, true, false},   /* padding 2, 20 tiles per row */
+      {2, 32, 26, 26, 64, 0, 0, true, false}, /* MNIST conv2: blocks span images */
+      {1, 4, 4, 3, 4, 0, 1, true, false},     /* 2x3 output */
+      {2, 6, 6, 5, 4, 1, 0, true, true},      /* non-contiguous input */
+  };
+  uint64_t seed = 500;
+  for (size_t i = 0; i < sizeof cfg / sizeof cfg[0]; i++, seed += 10) {
+    tfw_tensor *l[3];
+    l[0] = leaf32(4, (int64_t[]){cfg[i].n, cfg[i].c, cfg[i].h, cfg[i].w}, seed, cfg[i].strided);
+    l[1] = leaf32(4, (int64_t[]){cfg[i].o, cfg[i].c, 3, 3}, seed + 1, false);
+    if (cfg[i].bias) l[2] = leaf32(1, (int64_t[]){cfg[i].o}, seed + 2, false);
+    tfw_tensor *y = tfw_conv2d(l[0], l[1], cfg[i].bias ? l[2] : NULL, NULL,
+                               (int64_t[]){cfg[i].ph, cfg[i].pw}, NULL, 1);
+    char expr[160], what[64];
+    snprintf(expr, sizeof expr, "F.conv2d(X[0].double(), X[1].double(), %s, padding=(%lld,%lld))",
+             cfg[i].bias ? "X[2].double()" : "None", (long long)cfg[i].ph, (long long)cfg[i].pw);
+    snprintf(what, sizeof what, "winograd conv2d case %zu", i);
+    add_case(&b, what, y, cfg[i].bias ? 3 : 2, l, expr);
+  }
+  /* conv_transpose2d, stride 1: padding 0, 1, 2 */
+  for (int p = 0; p < 3; p++, seed += 10) {
+    tfw_tensor *l[3];
+    l[0] = leaf32(4, (int64_t[]){2, 6, 7 + p, 9}, seed, false);
+    l[1] = leaf32(4, (int64_t[]){6, 5, 3, 3}, seed + 1, false);
+    l[2] = leaf32(1, (int64_t[]){5}, seed + 2, false);
+    tfw_tensor *y = tfw_conv_transpose2d(l[0], l[1], l[2], NULL, (int64_t[]){p, p}, NULL, 1, NULL);
+    char expr[160], what[64];
+    snprintf(expr, sizeof expr, "F.conv_transpose2d(X[0].double(), X[1].double(), X[2].double(), "
+             "padding=%d)", p);
+    snprintf(what, sizeof what, "winograd conv_transpose2d padding %d", p);
+    add_case(&b, what, y, 3, l, expr);
+  }
+  batch_run(&b, 2e-4);
+  release_leaves(&b);
   th_expect_no_leaks();
 }
 
