@@ -10,6 +10,8 @@
 #include "nn_functional_norm.h"
 #include "io.h"
 #include "data.h"
+#include "data_media.h"
+#include "transforms.h"
 #include "logging.h"
 #include "nn_functional_conv.h"
 #include "nn_functional_activation.h"
