@@ -10,6 +10,7 @@
 #include "nn_functional_norm.h"
 #include "io.h"
 #include "data.h"
+#include "data_formats.h"
 #include "logging.h"
 #include "nn_functional_conv.h"
 #include "nn_functional_activation.h"
