@@ -12,6 +12,7 @@
 #include "data.h"
 #include "data_media.h"
 #include "transforms.h"
+#include "data_formats.h"
 #include "logging.h"
 #include "nn_functional_conv.h"
 #include "nn_functional_activation.h"
