@@ -67,8 +67,8 @@ static tfw_status check_riff(const uint8_t *p, size_t size, const char *name) {
   return tfw__error(TFW_EFORMAT, "%s: '%s': WAV without a data chunk (truncated)", OP, name);
 }
 
-static tfw_tensor *decode_named(const void *data, size_t size, const char *name,
-                                int64_t max_samples, int *sample_rate) {
+tfw_tensor *tfw__audio_decode_named(const void *data, size_t size, const char *name,
+                                    int64_t max_samples, int *sample_rate) {
   if (sample_rate) *sample_rate = 0;
   if (max_samples < 0) {
     tfw__error(TFW_EVALUE, "%s: max_samples is %lld, expected >= 0 (0: default)", OP,
@@ -155,15 +155,15 @@ out:
 
 tfw_tensor *tfw_audio_decode(const void *data, size_t size, int64_t max_samples,
                              int *sample_rate) {
-  return decode_named(data, size, "<memory>", max_samples, sample_rate);
+  return tfw__audio_decode_named(data, size, "<memory>", max_samples, sample_rate);
 }
 
 tfw_tensor *tfw_audio_read(const char *path, int64_t max_samples, int *sample_rate) {
   if (sample_rate) *sample_rate = 0;
   uint8_t *buf;
   size_t n;
-  if (tfw__read_file("audio_read", path, (size_t)1 << 32, &buf, &n)) return NULL;
-  tfw_tensor *t = decode_named(buf, n, path, max_samples, sample_rate);
+  if (tfw__data_read_file("audio_read", path, (size_t)1 << 32, &buf, &n)) return NULL;
+  tfw_tensor *t = tfw__audio_decode_named(buf, n, path, max_samples, sample_rate);
   tfw__free(buf);
   return t;
 }

@@ -36,12 +36,16 @@ void *tfw__dataset_ctx(const tfw_dataset *ds);
 /* Reads a whole file into a new tfw__malloc'd buffer (*size bytes; one extra NUL byte after
  * them). Files above max_bytes are TFW_EFORMAT; unreadable ones TFW_EIO. op names the
  * caller in messages. */
-tfw_status tfw__read_file(const char *op, const char *path, size_t max_bytes, uint8_t **data,
+tfw_status tfw__data_read_file(const char *op, const char *path, size_t max_bytes, uint8_t **data,
                           size_t *size);
 
 /* tfw_image_decode with a name for messages (WebDataset members, image folders). */
 tfw_tensor *tfw__image_decode_named(const void *data, size_t size, const char *name,
                                     const tfw_image_options *opt);
+
+/* tfw_audio_decode with a name for messages. */
+tfw_tensor *tfw__audio_decode_named(const void *data, size_t size, const char *name,
+                                    int64_t max_samples, int *sample_rate);
 
 /* The loader's context of the batch a thread is building (set around the dataset calls,
  * collate and batch_map of a map-style batch; for a stream only epoch is set, indices NULL).

@@ -77,7 +77,7 @@ void tfw__random_permutation(int64_t *perm, int64_t n, uint64_t *s) {
   }
 }
 
-tfw_status tfw__read_file(const char *op, const char *path, size_t max_bytes, uint8_t **data,
+tfw_status tfw__data_read_file(const char *op, const char *path, size_t max_bytes, uint8_t **data,
                           size_t *size) {
   *data = NULL, *size = 0;
   if (!path) return tfw__error(TFW_EVALUE, "%s: path is NULL", op);

@@ -170,7 +170,7 @@ static tfw_tensor *png_decode(const uint8_t *data, size_t size, const char *name
   int fmt, flags = 0;
   if (wide) fmt = SPNG_FMT_PNG, cin = png_channels(&ih, false); /* host-endian u16 samples */
   else if (ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE) fmt = SPNG_FMT_G8;
-  else if (ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA) fmt = SPNG_FMT_GA8;
+  else if (ih.color_type == SPNG_COLOR_TYPE_GRAYSCALE_ALPHA) fmt = SPNG_FMT_RGBA8; /* no GA8 decode in libspng 0.7 */
   else if (cin == 4) fmt = SPNG_FMT_RGBA8, flags = SPNG_DECODE_TRNS;
   else fmt = SPNG_FMT_RGB8;
   int cout = o->channels ? o->channels : cin;
@@ -180,9 +180,10 @@ static tfw_tensor *png_decode(const uint8_t *data, size_t size, const char *name
     tfw__error(TFW_EFORMAT, "%s: '%s': %s", OP, name, spng_strerror(r));
     goto out;
   }
-  TFW_ASSERT(need == (size_t)(w * h * cin * (wide ? 2 : 1)));
+  int cdec = fmt == SPNG_FMT_RGBA8 ? 4 : cin; /* channels decoded */
+  TFW_ASSERT(need == (size_t)(w * h * cdec * (wide ? 2 : 1)));
   /* i32 result for 16-bit: decode the u16 samples into the first half of its buffer */
-  t = alloc_image(h, w, cin, cout, wide && !o->force_u8 ? TFW_DTYPE_I32 : TFW_DTYPE_U8);
+  t = alloc_image(h, w, cdec, cout, wide && !o->force_u8 ? TFW_DTYPE_I32 : TFW_DTYPE_U8);
   if (!t) goto out;
   uint16_t *tmp16 = NULL;
   void *dst = tfw__data(t);
@@ -213,6 +214,10 @@ static tfw_tensor *png_decode(const uint8_t *data, size_t size, const char *name
     tfw__free(tmp16);
     tfw_release(t), t = NULL;
     goto out;
+  }
+  if (cdec == 4 && cin == 2) { /* gray+alpha decoded as RGBA: keep (G, A), in place */
+    uint8_t *px = (uint8_t *)tfw__data(t);
+    for (int64_t i = 0; i < w * h; i++) px[2 * i] = px[4 * i], px[2 * i + 1] = px[4 * i + 3];
   }
   int64_t n = w * h * cin;
   if (wide && o->force_u8) {
@@ -300,7 +305,7 @@ tfw_tensor *tfw_image_decode(const void *data, size_t size, const tfw_image_opti
 tfw_tensor *tfw_image_read(const char *path, const tfw_image_options *opt) {
   uint8_t *buf;
   size_t n;
-  if (tfw__read_file("image_read", path, MAX_FILE_BYTES, &buf, &n)) return NULL;
+  if (tfw__data_read_file("image_read", path, MAX_FILE_BYTES, &buf, &n)) return NULL;
   tfw_tensor *t = decode_named(buf, n, path, opt);
   tfw__free(buf);
   return t;

@@ -95,7 +95,7 @@ tfw_wds_reader *tfw_wds_open(const char *path, const tfw_wds_options *opt) {
   uint8_t *buf;
   size_t n;
   /* shards are typically 100 MB - 1 GB; read whole so that errors are about content */
-  if (tfw__read_file("wds_open", path, (size_t)1 << 34, &buf, &n)) return NULL;
+  if (tfw__data_read_file("wds_open", path, (size_t)1 << 34, &buf, &n)) return NULL;
   tfw_wds_reader *r = tfw_wds_open_memory(buf, n, path, opt);
   if (!r) {
     tfw__free(buf);

@@ -474,3 +474,78 @@ Test(media, image_folder) {
                   "missing root");
   th_expect_no_leaks();
 }
+
+/* ---- the unified reader's media backends ------------------------------------------------------ */
+Test(media, unified_reader_backends) {
+  tfw_reader *r = tfw_reader_open(TD "/images/palette.png", NULL);
+  cr_assert(r, "%s", tfw_last_error());
+  cr_assert_str_eq(tfw_reader_format(r), "image");
+  cr_assert_eq(tfw_reader_num_records(r), 1);
+  tfw_sample s = {0};
+  cr_assert_eq(tfw_reader_get(r, 0, &s), TFW_OK, "%s", tfw_last_error());
+  tfw_tensor *ref = tfw_image_read(TD "/images/palette.png", NULL);
+  bool eq = false;
+  tfw_equal(ref, tfw_sample_get(&s, "image"), &eq);
+  cr_assert(eq);
+  tfw_release(ref);
+  tfw_sample_clear(&s);
+  tfw_reader_close(r);
+  /* found by magic bytes under another name */
+  size_t n;
+  uint8_t *buf = read_bytes(TD "/audio/stereo_pcm16.wav", &n);
+  r = tfw_reader_open_memory(buf, n, "clip.bin", NULL);
+  cr_assert(r, "%s", tfw_last_error());
+  cr_assert_str_eq(tfw_reader_format(r), "audio");
+  cr_assert_eq(tfw_reader_get(r, 0, &s), TFW_OK, "%s", tfw_last_error());
+  tfw_tensor *a = tfw_sample_get(&s, "audio");
+  cr_assert(tfw_tensor_shape(a)[0] == 2000 && tfw_tensor_shape(a)[1] == 2);
+  int64_t rate;
+  tfw_item_i64(tfw_sample_get(&s, "sample_rate"), &rate);
+  int nd;
+  int64_t sh[8];
+  double *sr = py_array(TD "/audio/expected.npz", "sample_rate", &nd, sh);
+  cr_assert_eq(rate, (int64_t)sr[0]);
+  free(sr);
+  tfw_sample_clear(&s);
+  tfw_reader_close(r);
+  /* a truncated image through the reader: the decoder's error */
+  r = tfw_reader_open_memory(buf, 30, "cut.wav", NULL);
+  cr_assert_null(r);
+  cr_assert_eq(tfw_last_status(), TFW_EFORMAT, "%s", tfw_last_error());
+  free(buf);
+  th_expect_no_leaks();
+}
+
+/* PNG variants the shared files lack, written by Python's zlib + struct (tests/fuzz/corpus/
+ * fuzz_image/ok_*.png): 1-bit gray, gray+alpha, palette with tRNS, 16-bit RGBA. The expected
+ * pixels follow from the bytes written. */
+Test(media, png_variants) {
+  const char *dir = TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_image/";
+  char p[512];
+  snprintf(p, sizeof p, "%sok_gray1.png", dir); /* rows a5 80 / 5a 00, 9 pixels */
+  tfw_tensor *t = tfw_image_read(p, NULL);
+  double g1[18];
+  for (int i = 0; i < 9; i++) {
+    int b0 = (i < 8 ? 0xa5 >> (7 - i) : 0x80 >> 7) & 1, b1 = (i < 8 ? 0x5a >> (7 - i) : 0) & 1;
+    g1[i] = b0 * 255, g1[9 + i] = b1 * 255;
+  }
+  th_expect_close(t, TFW_DTYPE_U8, 3, (int64_t[]){2, 9, 1}, g1, 0, 0, "1-bit gray");
+  tfw_release(t);
+  snprintf(p, sizeof p, "%sok_ga8.png", dir);
+  t = tfw_image_read(p, NULL);
+  th_expect_close(t, TFW_DTYPE_U8, 3, (int64_t[]){2, 2, 2},
+                  (double[]){0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80}, 0, 0, "gray+alpha");
+  tfw_release(t);
+  snprintf(p, sizeof p, "%sok_pal_trns.png", dir);
+  t = tfw_image_read(p, NULL);
+  th_expect_close(t, TFW_DTYPE_U8, 3, (int64_t[]){1, 2, 4}, (double[]){255, 0, 0, 128, 0, 255, 0, 255},
+                  0, 0, "palette + tRNS");
+  tfw_release(t);
+  snprintf(p, sizeof p, "%sok_rgba16.png", dir); /* bytes 0..47 as big-endian u16 */
+  t = tfw_image_read(p, NULL);
+  double r16[24];
+  for (int i = 0; i < 24; i++) r16[i] = (2 * i) * 256 + 2 * i + 1;
+  th_expect_close(t, TFW_DTYPE_I32, 3, (int64_t[]){2, 3, 4}, r16, 0, 0, "16-bit rgba");
+  tfw_release(t);
+  th_expect_no_leaks();
+}
