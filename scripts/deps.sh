@@ -12,6 +12,9 @@ PKGS=(
   clang libclang-rt-14-dev                        # fuzz targets (libFuzzer), sanitizers
   libcriterion-dev                                # C tests
   zlib1g-dev                                      # gzip-compressed data files (IDX, CSV)
+  libspng-dev libturbojpeg0-dev                   # PNG and JPEG decoding
+  libsndfile1-dev                                 # WAV audio
+  libarchive-dev                                  # WebDataset tar shards
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )

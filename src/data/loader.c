@@ -211,11 +211,15 @@ static tfw_status make_batch(tfw_loader *l, int64_t b, tfw_sample *out) {
   const tfw_dataset_vtable *vt = tfw__dataset_vt(l->ds);
   void *ctx = tfw__dataset_ctx(l->ds);
   tfw_status st;
+  tfw__batch_ctx_set(l->plan_epoch, ix, n); /* transforms seed from (epoch, index) */
   if (!l->o.collate && vt->get_batch) {
     st = vt->get_batch(ctx, ix, n, out);
   } else {
     tfw_sample *ss = tfw__calloc((size_t)n, sizeof *ss);
-    if (!ss) return tfw__error(TFW_ENOMEM, "loader: out of memory for %lld samples", (long long)n);
+    if (!ss) {
+      tfw__batch_ctx_set(0, NULL, 0);
+      return tfw__error(TFW_ENOMEM, "loader: out of memory for %lld samples", (long long)n);
+    }
     st = TFW_OK;
     for (int64_t i = 0; i < n && !st; i++) st = tfw_dataset_get(l->ds, ix[i], &ss[i]);
     if (!st)
@@ -225,6 +229,7 @@ static tfw_status make_batch(tfw_loader *l, int64_t b, tfw_sample *out) {
     tfw__free(ss);
   }
   if (!st && l->o.batch_map) st = l->o.batch_map(l->o.batch_map_ctx, out);
+  tfw__batch_ctx_set(0, NULL, 0);
   if (st) {
     tfw_sample_clear(out);
     if (tfw_last_status() == TFW_OK) tfw__error(st, "loader: batch %lld failed", (long long)b);
@@ -437,6 +442,7 @@ static tfw_status next_iterable(tfw_loader *l, tfw_sample *out) {
   }
   tfw_sample *ss = tfw__calloc((size_t)B, sizeof *ss);
   if (!ss) return tfw__error(TFW_ENOMEM, "loader: out of memory for %lld samples", (long long)B);
+  tfw__batch_ctx_set(l->epoch, NULL, 0);
   int64_t got = 0;
   while (got < B && !st) {
     st = stream_next(l, &ss[got]);
@@ -457,6 +463,7 @@ static tfw_status next_iterable(tfw_loader *l, tfw_sample *out) {
   }
   for (int64_t i = 0; i < got; i++) tfw_sample_clear(&ss[i]);
   tfw__free(ss);
+  tfw__batch_ctx_set(0, NULL, 0);
   return st;
 }
 

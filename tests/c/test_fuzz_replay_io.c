@@ -17,6 +17,16 @@
 #include "../fuzz/fuzz_tfrecord.c"
 #undef LLVMFuzzerTestOneInput
 
+#define LLVMFuzzerTestOneInput fuzz_image_one
+#include "../fuzz/fuzz_image.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_wav_one
+#include "../fuzz/fuzz_wav.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_webdataset_one
+#include "../fuzz/fuzz_webdataset.c"
+#undef LLVMFuzzerTestOneInput
+
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
 /* Runs fn on every file in dir (whole files, any size); mutates each seed `mutations`
@@ -93,5 +103,29 @@ Test(fuzz_replay_io, tfrecord_corpus) {
   uint64_t rng = 11;
   int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_tfrecord", fuzz_tfrecord_one, 300, &rng);
   cr_assert(n >= 10, "only %d corpus files found", n);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, image_corpus) {
+  uint64_t rng = 13;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_image", fuzz_image_one, 150, &rng);
+  cr_assert(n >= 20, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, wav_corpus) {
+  uint64_t rng = 17;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_wav", fuzz_wav_one, 200, &rng);
+  cr_assert(n >= 9, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, webdataset_corpus) {
+  uint64_t rng = 19;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_webdataset", fuzz_webdataset_one, 100, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
   th_expect_no_leaks();
 }
