@@ -12,6 +12,7 @@ PKGS=(
   clang libclang-rt-14-dev                        # fuzz targets (libFuzzer), sanitizers
   libcriterion-dev                                # C tests
   zlib1g-dev                                      # gzip-compressed data files (IDX, CSV)
+  libzip-dev                                      # NPZ archives (zip; stored and deflated)
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )
