@@ -285,7 +285,7 @@ tfw_status tfw__arrays_to_table(tfw_reader *r, int n, const char *const *names, 
     }
   }
   if ((s = tfw__reader_set_schema(r, n, f))) goto out;
-  s = tfw__reader_set_table(r, rows ? tfw_tensor_shape(arrays[0])[0] : 1, c);
+  s = tfw__reader_set_table(r, rows ? tfw_tensor_shape(arrays[0])[0] : n > 0 ? 1 : 0, c);
 out:
   if (c)
     for (int i = 0; i < n; i++) tfw_column_clear(&c[i]);
