@@ -15,6 +15,7 @@ PKGS=(
   libspng-dev libturbojpeg0-dev                   # PNG and JPEG decoding
   libsndfile1-dev                                 # WAV audio
   libarchive-dev                                  # WebDataset tar shards
+  libzip-dev                                      # NPZ archives (zip; stored and deflated)
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )

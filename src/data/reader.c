@@ -62,6 +62,17 @@ static tfw__blob *blob_new(uint8_t *data, size_t size, bool mapped) {
   return b;
 }
 
+const uint8_t *tfw__blob_data(const tfw__blob *b) { return b->data; }
+size_t tfw__blob_size(const tfw__blob *b) { return b->size; }
+tfw__blob *tfw__blob_from_heap(uint8_t *data, size_t size) {
+  tfw__blob *b = blob_new(data, size, false);
+  if (!b) {
+    tfw__free(data);
+    tfw__error(TFW_ENOMEM, OP ": out of memory");
+  }
+  return b;
+}
+
 tfw__blob *tfw__blob_retain(tfw__blob *b) {
   if (b) atomic_fetch_add(&b->refcount, 1);
   return b;
@@ -520,6 +531,20 @@ static int64_t resolve_cap(const tfw_reader_options *o) {
   return o->max_bytes > 0 ? o->max_bytes : TFW_READER_DEFAULT_MAX_BYTES;
 }
 
+/* Replaces *b by its inflated contents (gzip). */
+static tfw_status gunzip_blob(tfw__blob **b, const char *name, int64_t cap) {
+  uint8_t *raw;
+  size_t raw_n;
+  tfw_status s = tfw__inflate("gzip", name, (*b)->data, (*b)->size, 15 + 16, 0, (size_t)cap,
+                              &raw, &raw_n);
+  if (s) return s;
+  tfw__blob *nb = tfw__blob_from_heap(raw, raw_n);
+  if (!nb) return TFW_ENOMEM;
+  tfw__blob_release(*b);
+  *b = nb;
+  return TFW_OK;
+}
+
 /* Detects the backend, gunzips, opens. Takes over blob (released on failure). */
 static tfw_reader *open_blob(tfw__blob *blob, const char *name, const tfw_reader_options *opt) {
   tfw_reader_options o = opt ? *opt : tfw_reader_options_default();
@@ -543,20 +568,9 @@ static tfw_reader *open_blob(tfw__blob *blob, const char *name, const tfw_reader
     goto fail;
   }
   if (in.size >= 2 && in.data[0] == 0x1f && in.data[1] == 0x8b) {
-    uint8_t *raw;
-    size_t raw_n;
-    if (tfw__inflate("gzip", r->name, in.data, in.size, 15 + 16, 0, (size_t)in.max_bytes, &raw,
-                     &raw_n))
-      goto fail;
-    tfw__blob *nb = blob_new(raw, raw_n, false);
-    if (!nb) {
-      tfw__free(raw);
-      tfw__error(TFW_ENOMEM, OP ": out of memory");
-      goto fail;
-    }
-    tfw__blob_release(r->blob);
-    r->blob = nb;
-    in.data = nb->data, in.size = nb->size, in.gzip = true, in.mapped = false, in.blob = nb;
+    if (gunzip_blob(&r->blob, r->name, in.max_bytes)) goto fail;
+    in.data = r->blob->data, in.size = r->blob->size, in.gzip = true, in.mapped = false;
+    in.blob = r->blob;
   }
   if (o.format) {
     r->backend = backend_by_name(o.format);
@@ -619,12 +633,36 @@ tfw_reader *tfw_reader_open_memory(const void *data, size_t size, const char *na
   return tfw__reader_open_buffer(data, size, name, opt);
 }
 
+static tfw__blob *load_file(const char *path, const tfw_reader_options *opt);
+
 tfw_reader *tfw_reader_open(const char *path, const tfw_reader_options *opt) {
+  tfw_reader_options o = opt ? *opt : tfw_reader_options_default();
+  tfw__blob *b = load_file(path, &o);
+  return b ? open_blob(b, path, &o) : NULL;
+}
+
+tfw_status tfw__input_load(const char *path, const tfw_reader_options *opt, tfw__blob **out) {
+  tfw_reader_options o = opt ? *opt : tfw_reader_options_default();
+  *out = load_file(path, &o);
+  if (!*out) return tfw_last_status();
+  if ((*out)->size >= 2 && (*out)->data[0] == 0x1f && (*out)->data[1] == 0x8b) {
+    tfw_status s = gunzip_blob(out, path, resolve_cap(&o));
+    if (s) {
+      tfw__blob_release(*out);
+      *out = NULL;
+      return s;
+    }
+  }
+  return TFW_OK;
+}
+
+/* The file's bytes: mapped or read (gzip is left to the caller). */
+static tfw__blob *load_file(const char *path, const tfw_reader_options *opt) {
   if (!path) {
     tfw__error(TFW_EVALUE, OP ": path is NULL");
     return NULL;
   }
-  tfw_reader_options o = opt ? *opt : tfw_reader_options_default();
+  tfw_reader_options o = *opt;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     tfw__error(TFW_EIO, OP ": cannot open '%s': %s", path, strerror(errno));
@@ -684,7 +722,7 @@ tfw_reader *tfw_reader_open(const char *path, const tfw_reader_options *opt) {
     }
   }
   close(fd);
-  return open_blob(b, path, &o);
+  return b;
 }
 
 /* ---- queries ------------------------------------------------------------------------------- */

@@ -46,6 +46,11 @@ void tfw__blob_release(tfw__blob *b);
 tfw_tensor *tfw__blob_tensor(tfw__blob *b, size_t byte_offset, tfw_dtype dt, int ndim,
                              const int64_t *shape, const int64_t *strides);
 
+const uint8_t *tfw__blob_data(const tfw__blob *b);
+size_t tfw__blob_size(const tfw__blob *b);
+/* A new blob owning a tfw__malloc'd buffer (freed with the blob; also on failure). */
+tfw__blob *tfw__blob_from_heap(uint8_t *data, size_t size);
+
 typedef struct tfw__input {
   const char *name;      /* the path or the caller's name: use it in every message */
   const uint8_t *data;   /* the whole (decompressed) input */
@@ -106,5 +111,20 @@ tfw_status tfw__inflate(const char *fmt, const char *what, const uint8_t *in, si
                         int wbits, size_t expect, size_t cap, uint8_t **out, size_t *out_n);
 /* The column form of a missing-value default: NaN / 0 / empty. */
 tfw_tensor *tfw__missing_value(const tfw_field *f);
+
+/* Reads (or maps) path and inflates it if it is gzip, as tfw_reader_open does, into *out (a
+ * new blob). For format-specific entry points that bypass the record model. */
+tfw_status tfw__input_load(const char *path, const tfw_reader_options *opt, tfw__blob **out);
+
+/* ---- shared between backends --------------------------------------------------------------- */
+/* Parses the NPY bytes blob[off, off + size) into *out (a view of the blob when the data is
+ * native, else a converted copy). fmt and name go into messages. */
+tfw_status tfw__npy_parse(const char *fmt, const char *name, tfw__blob *blob, size_t off,
+                          size_t size, tfw_tensor **out);
+/* Sets schema and table for named arrays (borrowed; names copied): one record per row of
+ * dim 0 when every array has ndim >= 1 and the same dim 0, else one record of the whole
+ * arrays. */
+tfw_status tfw__arrays_to_table(tfw_reader *r, int n, const char *const *names,
+                                tfw_tensor **arrays);
 
 #endif

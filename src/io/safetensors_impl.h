@@ -49,9 +49,7 @@ typedef struct tfw__st_header {
  * On failure returns TFW_EFORMAT/TFW_ENOMEM with the message set and out freed. */
 tfw_status tfw__st_parse_header(const char *json, size_t len, tfw__st_header *out);
 void tfw__st_header_free(tfw__st_header *h);
-/* Index of the first invalid byte of s[0, n) as strict UTF-8 (no overlongs, surrogates or
- * code points above U+10FFFF), or n if it is all valid. */
-size_t tfw__utf8_check(const uint8_t *s, size_t n);
+#include "io/json.h" /* tfw__utf8_check */
 
 /* Parses and validates a whole safetensors file held in data[0, len), which the caller
  * keeps alive (unchanged) until the handle and every tensor from it are released. The

@@ -38,143 +38,16 @@ int tfw__st_dtype_of(tfw_dtype dt) {
   return -1;
 }
 
-size_t tfw__utf8_check(const uint8_t *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k;
-    uint32_t cp, min;
-    if (c >= 0xC2 && c <= 0xDF) k = 1, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) k = 2, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) k = 3, cp = c & 0x07, min = 0x10000;
-    else return i;
-    if (n - i <= k) return i;
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (s[i + j] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += k + 1;
-  }
-  return n;
-}
-
-/* ---- the reader ------------------------------------------------------------------------ */
-typedef struct jp {
-  const char *s;
-  size_t n, pos;
-  char *arena;
-  size_t arena_pos;
-} jp;
-
-#define STR2(x) #x
-#define STR(x) STR2(x)
+/* ---- the reader: the shared lexer (io/json.c) under short names ------------------------- */
+typedef tfw__json jp;
+#define jerr tfw__json_err
+#define ws tfw__json_ws
+#define eat tfw__json_eat
+#define str tfw__json_str
+#define skip_number tfw__json_skip_number
+#define skip_value tfw__json_skip_value
 #define NAMEFMT "%.*s"
 #define NAMEARG(p) (int)(strlen(p) > 80 ? 80 : strlen(p)), (p) /* names in messages */
-
-static tfw_status jerr(const jp *p, const char *what) {
-  if (p->pos >= p->n)
-    return tfw__error(TFW_EFORMAT, "safetensors: header JSON: %s at end of header (byte %zu)",
-                      what, p->pos);
-  unsigned char c = (unsigned char)p->s[p->pos];
-  if (c >= 0x20 && c < 0x7F)
-    return tfw__error(TFW_EFORMAT, "safetensors: header JSON: %s at header byte %zu ('%c')",
-                      what, p->pos, c);
-  return tfw__error(TFW_EFORMAT, "safetensors: header JSON: %s at header byte %zu (0x%02x)",
-                    what, p->pos, c);
-}
-
-static void ws(jp *p) {
-  while (p->pos < p->n) {
-    char c = p->s[p->pos];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-    p->pos++;
-  }
-}
-
-/* Consumes c (after whitespace) if it is next. */
-static int eat(jp *p, char c) {
-  ws(p);
-  if (p->pos < p->n && p->s[p->pos] == c) {
-    p->pos++;
-    return 1;
-  }
-  return 0;
-}
-
-static int hex4(const jp *p, size_t at, uint32_t *v) {
-  if (at > p->n || p->n - at < 4) return 0;
-  uint32_t x = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p->s[at + (size_t)i];
-    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0) return 0;
-    x = x * 16 + (uint32_t)d;
-  }
-  *v = x;
-  return 1;
-}
-
-/* Parses a string (after whitespace) into the arena: *out (NUL-terminated), *len. The
- * unescaped text is never longer than the quoted source, so the arena cannot overflow. */
-static tfw_status str(jp *p, const char **out, size_t *len) {
-  ws(p);
-  if (p->pos >= p->n || p->s[p->pos] != '"') return jerr(p, "expected a string");
-  p->pos++;
-  char *o = p->arena + p->arena_pos, *w = o;
-  for (;;) {
-    if (p->pos >= p->n) return jerr(p, "unterminated string");
-    unsigned char c = (unsigned char)p->s[p->pos];
-    if (c == '"') break;
-    if (c < 0x20) return jerr(p, "control character in string");
-    if (c != '\\') {
-      *w++ = (char)c;
-      p->pos++;
-      continue;
-    }
-    if (p->n - p->pos < 2) return jerr(p, "unterminated escape");
-    char e = p->s[p->pos + 1];
-    const char *simple = strchr("\"\\/bfnrt", e);
-    if (e && simple) {
-      static const char map[] = "\"\\/\b\f\n\r\t";
-      *w++ = map[simple - "\"\\/bfnrt"];
-      p->pos += 2;
-      continue;
-    }
-    if (e != 'u') return jerr(p, "invalid escape");
-    uint32_t cp, lo;
-    if (!hex4(p, p->pos + 2, &cp)) return jerr(p, "invalid \\u escape");
-    p->pos += 6;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return jerr(p, "lone low surrogate in \\u escape");
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      if (p->n - p->pos < 6 || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u' ||
-          !hex4(p, p->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-        return jerr(p, "high surrogate not followed by a low surrogate");
-      p->pos += 6;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    /* 6 (or 12) source bytes give at most 3 (or 4) output bytes */
-    if (cp < 0x80) *w++ = (char)cp;
-    else if (cp < 0x800) *w++ = (char)(0xC0 | cp >> 6), *w++ = (char)(0x80 | (cp & 0x3F));
-    else if (cp < 0x10000)
-      *w++ = (char)(0xE0 | cp >> 12), *w++ = (char)(0x80 | ((cp >> 6) & 0x3F)),
-      *w++ = (char)(0x80 | (cp & 0x3F));
-    else
-      *w++ = (char)(0xF0 | cp >> 18), *w++ = (char)(0x80 | ((cp >> 12) & 0x3F)),
-      *w++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *w++ = (char)(0x80 | (cp & 0x3F));
-  }
-  p->pos++; /* closing quote */
-  *w++ = '\0';
-  *out = o;
-  *len = (size_t)(w - o) - 1;
-  p->arena_pos += (size_t)(w - o);
-  return TFW_OK;
-}
 
 /* A string used as a name or metadata text: no NUL inside, length capped. */
 static tfw_status name_str(jp *p, const char **out, const char *what, size_t cap) {
@@ -187,73 +60,6 @@ static tfw_status name_str(jp *p, const char **out, const char *what, size_t cap
     return tfw__error(TFW_EFORMAT, "safetensors: %s at header byte %zu is %zu bytes long (cap %zu)",
                       what, at, len, cap);
   return TFW_OK;
-}
-
-static tfw_status skip_number(jp *p) {
-  size_t s = p->pos;
-  if (p->pos < p->n && p->s[p->pos] == '-') p->pos++;
-  if (p->pos >= p->n) return jerr(p, "invalid number");
-  if (p->s[p->pos] == '0') p->pos++;
-  else if (p->s[p->pos] >= '1' && p->s[p->pos] <= '9')
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-  else return jerr(p, "invalid number");
-  if (p->pos < p->n && p->s[p->pos] == '.') {
-    p->pos++;
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-      return jerr(p, "invalid number");
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-  }
-  if (p->pos < p->n && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
-    p->pos++;
-    if (p->pos < p->n && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) p->pos++;
-    if (p->pos >= p->n || p->s[p->pos] < '0' || p->s[p->pos] > '9')
-      return jerr(p, "invalid number");
-    while (p->pos < p->n && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') p->pos++;
-  }
-  return p->pos > s ? TFW_OK : jerr(p, "invalid number");
-}
-
-/* Skips any JSON value (iteratively bounded by the depth cap). */
-static tfw_status skip_value(jp *p, int depth) {
-  if (depth > TFW_SAFETENSORS_MAX_DEPTH)
-    return jerr(p, "nesting deeper than " STR(TFW_SAFETENSORS_MAX_DEPTH) " levels");
-  ws(p);
-  if (p->pos >= p->n) return jerr(p, "expected a value");
-  char c = p->s[p->pos];
-  const char *dummy;
-  size_t len;
-  if (c == '"') {
-    size_t mark = p->arena_pos;
-    tfw_status s = str(p, &dummy, &len);
-    p->arena_pos = mark; /* skipped text is not kept */
-    return s;
-  }
-  if (c == '{' || c == '[') {
-    char close = c == '{' ? '}' : ']';
-    p->pos++;
-    if (eat(p, close)) return TFW_OK;
-    do {
-      if (c == '{') {
-        size_t mark = p->arena_pos;
-        tfw_status s = str(p, &dummy, &len);
-        p->arena_pos = mark;
-        if (s) return s;
-        if (!eat(p, ':')) return jerr(p, "expected ':'");
-      }
-      if (skip_value(p, depth + 1)) return TFW_EFORMAT;
-    } while (eat(p, ','));
-    return eat(p, close) ? TFW_OK : jerr(p, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-  }
-  static const char *const words[] = {"true", "false", "null"};
-  for (int i = 0; i < 3; i++) {
-    size_t k = strlen(words[i]);
-    if (p->n - p->pos >= k && memcmp(p->s + p->pos, words[i], k) == 0) {
-      p->pos += k;
-      return TFW_OK;
-    }
-  }
-  if (c == '-' || (c >= '0' && c <= '9')) return skip_number(p);
-  return jerr(p, "expected a value");
 }
 
 /* A non-negative integer that must be exact: no sign, fraction or exponent. */
@@ -444,7 +250,8 @@ void tfw__st_header_free(tfw__st_header *h) {
 tfw_status tfw__st_parse_header(const char *json, size_t len, tfw__st_header *out) {
   memset(out, 0, sizeof *out);
   int members = 0;
-  jp p = {json, len, 0, NULL, 0};
+  jp p = {.s = json, .n = len, .what = "safetensors: header JSON", .where = "header",
+          .max_depth = TFW_SAFETENSORS_MAX_DEPTH};
   p.arena = tfw__malloc(len + 1);
   if (!p.arena) return tfw__error(TFW_ENOMEM, "safetensors: out of memory for a %zu-byte header", len);
   out->arena = p.arena;

@@ -26,6 +26,24 @@
 #define LLVMFuzzerTestOneInput fuzz_webdataset_one
 #include "../fuzz/fuzz_webdataset.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_npy_one
+#include "../fuzz/fuzz_npy.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_npz_one
+#include "../fuzz/fuzz_npz.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_csv_one
+#include "../fuzz/fuzz_csv.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_json_one
+#include "../fuzz/fuzz_json.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_jsonl_one
+#include "../fuzz/fuzz_jsonl.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_text_one
+#include "../fuzz/fuzz_text.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*fuzz_fn)(const uint8_t *, size_t);
 
@@ -125,6 +143,54 @@ Test(fuzz_replay_io, wav_corpus) {
 Test(fuzz_replay_io, webdataset_corpus) {
   uint64_t rng = 19;
   int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_webdataset", fuzz_webdataset_one, 100, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, npy_corpus) {
+  uint64_t rng = 31;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_npy", fuzz_npy_one, 150, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, npz_corpus) {
+  uint64_t rng = 32;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_npz", fuzz_npz_one, 150, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, csv_corpus) {
+  uint64_t rng = 33;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_csv", fuzz_csv_one, 150, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, json_corpus) {
+  uint64_t rng = 34;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_json", fuzz_json_one, 150, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, jsonl_corpus) {
+  uint64_t rng = 35;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_jsonl", fuzz_jsonl_one, 150, &rng);
+  cr_assert(n >= 10, "only %d corpus files found", n);
+  tfw_memory_set_limit(0);
+  th_expect_no_leaks();
+}
+
+Test(fuzz_replay_io, text_corpus) {
+  uint64_t rng = 36;
+  int n = replay_dir(TFW_SOURCE_DIR "/tests/fuzz/corpus/fuzz_text", fuzz_text_one, 150, &rng);
   cr_assert(n >= 10, "only %d corpus files found", n);
   tfw_memory_set_limit(0);
   th_expect_no_leaks();
