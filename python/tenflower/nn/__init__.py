@@ -1,0 +1,1 @@
+"""tenflower.nn (placeholder until the Module layer lands)."""

@@ -1,0 +1,1 @@
+"""tenflower.optim (placeholder)."""
