@@ -687,12 +687,18 @@ static PyObject *tensor_repr(PyObject *self) {
     snprintf(extra, sizeof extra, ", requires_grad=True");
   }
   PyObject *r;
-  if (extra[0] && len > 0 && s[len - 1] == ')')
-    r = PyUnicode_FromFormat("%.*s%s)", (int)(len - 1), s, extra);
-  else
+  if (extra[0] && len > 0 && s[len - 1] == ')') {
+    s[len - 1] = 0;
+    r = PyUnicode_FromFormat("%s%s)", s, extra);
+  } else {
     r = PyUnicode_FromString(s);
+  }
   tfw_string_free(s);
-  return r;
+  if (!r) return NULL;
+  /* dtype suffixes name the module, as torch's do ("dtype=torch.float64") */
+  PyObject *fixed = PyObject_CallMethod(r, "replace", "ss", ", dtype=", ", dtype=tenflower.");
+  Py_DECREF(r);
+  return fixed;
 }
 
 /* ---- number protocol --------------------------------------------------------------------- */
@@ -715,6 +721,21 @@ static PyObject *binary(tfw__op_id id, PyObject *a, PyObject *b) {
       Py_RETURN_NOTIMPLEMENTED;
     }
     return NULL;
+  }
+  /* PyTorch's extra rules for Python operators: no '-' with a bool operand, no negative
+   * integer power of an integer tensor */
+  if (id == TFW__OP_sub && (ta->dtype == TFW_DTYPE_BOOL || tb->dtype == TFW_DTYPE_BOOL)) {
+    tfw_release(ta);
+    tfw_release(tb);
+    return tfpy_raise_status(TFW_EDTYPE, "sub: subtraction with a bool tensor is not supported; "
+                             "to invert a mask use ~ or logical_not()");
+  }
+  if (id == TFW__OP_pow && tb->wrapped_number && !tfw_dtype_is_floating(ta->dtype) &&
+      !tfw_dtype_is_floating(tb->dtype) && tb->dtype != TFW_DTYPE_BOOL &&
+      *(const int64_t *)tfw_tensor_data(tb) < 0) {
+    tfw_release(ta);
+    tfw_release(tb);
+    return tfpy_raise_status(TFW_EVALUE, "pow: integers to negative integer powers are not allowed");
   }
   const tfw_tensor *in[2] = {ta, tb};
   tfw__call c;
@@ -1440,6 +1461,32 @@ out:
   return rc;
 }
 
+static int tensor_contains(PyObject *self, PyObject *el) {
+  PyObject *eq = binary(TFW__OP_eq, self, el);
+  if (!eq) return -1;
+  if (eq == Py_NotImplemented) {
+    Py_DECREF(eq);
+    PyErr_Format(PyExc_TypeError, "'in' needs a Tensor or a number, got %.100s", Py_TYPE(el)->tp_name);
+    return -1;
+  }
+  tfw_tensor *any = tfw_any(T(eq), 0, NULL, false);
+  Py_DECREF(eq);
+  if (!any) {
+    tfpy_raise();
+    return -1;
+  }
+  double v = 0;
+  tfw_status st = tfw_item(any, &v);
+  tfw_release(any);
+  if (st) {
+    tfpy_raise();
+    return -1;
+  }
+  return v != 0;
+}
+
+static PySequenceMethods tensor_as_sequence = {.sq_contains = tensor_contains};
+
 static PyMappingMethods tensor_as_mapping = {
     .mp_length = tensor_len,
     .mp_subscript = tensor_getitem,
@@ -1508,6 +1555,7 @@ PyTypeObject TfpyTensor_Type = {
     .tp_repr = tensor_repr,
     .tp_as_number = &tensor_as_number,
     .tp_as_mapping = &tensor_as_mapping,
+    .tp_as_sequence = &tensor_as_sequence,
     .tp_hash = tensor_hash,
     .tp_as_buffer = &tfpy_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,

@@ -64,10 +64,6 @@ def __format__(self, spec):
     return str(self)
 
 
-def __contains__(self, element):
-    return bool((self == element).any().item())
-
-
 def __reversed__(self):
     return self.flip(0)
 
@@ -84,7 +80,7 @@ def __copy__(self):
 
 
 _METHODS = [reshape, flatten, split, chunk, where, view_as, expand_as, reshape_as, type_as,
-            new_zeros, new_ones, new_full, new_tensor, __rpow__, __format__, __contains__,
+            new_zeros, new_ones, new_full, new_tensor, __rpow__, __format__,
             __reversed__, __deepcopy__, __copy__]
 
 
