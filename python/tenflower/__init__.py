@@ -93,7 +93,6 @@ from .autograd import no_grad, enable_grad, set_grad_enabled  # noqa: E402,F401
 from . import autograd  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
-from .serialization import save, load  # noqa: E402,F401
 
 
 def is_tensor(obj):

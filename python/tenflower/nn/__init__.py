@@ -1,1 +1,2 @@
-"""tenflower.nn (placeholder until the Module layer lands)."""
+"""tenflower.nn: not bound yet (docs/python.md, "Not done yet"); the registry ops are reachable
+through tenflower._C._op."""

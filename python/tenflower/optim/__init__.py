@@ -1,1 +1,1 @@
-"""tenflower.optim (placeholder)."""
+"""tenflower.optim: not bound yet (docs/python.md, "Not done yet")."""
