@@ -17,6 +17,7 @@ PKGS=(
   libarchive-dev                                  # WebDataset tar shards
   libzip-dev                                      # NPZ archives (zip; stored and deflated)
   python3-numpy python3-torch python3-pytest      # reference implementation and benchmarks
+  python3-dev python3-hypothesis python3-venv python3-setuptools python3-pip  # the Python package (python/)
   libopenblas0-pthread                            # an optimised BLAS for torch.mm (else netlib)
 )
 

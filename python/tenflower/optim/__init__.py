@@ -1,0 +1,1 @@
+"""tenflower.optim: not bound yet (docs/python.md, "Not done yet")."""
