@@ -19,8 +19,9 @@
  * under g_region; a second user thread that finds a region running runs its loop serially)
  * writes the job fields, zeroes `done`, then publishes ticket = (gen + 1, 0). A worker loads
  * the ticket, reads the job fields, and claims chunk i with a CAS from (gen, i) to
- * (gen, i + 1); a successful CAS proves the fields it read belong to that generation (they
- * are rewritten only after every chunk of the generation was claimed). The caller returns
+ * (gen, i + 1); a successful CAS proves the fields it read belong to that generation: at
+ * the end of a region the caller closes the ticket to (gen, 2^32 - 1) before it may rewrite
+ * the fields, so a CAS from any value loaded before fails. The caller returns
  * once `done` (chunks finished) reaches the chunk count. Idle workers spin ~50 us, then
  * sleep on a futex; the caller wakes them only when some are asleep (a Dekker pair on
  * g_sleepers / the ticket, both sequentially consistent). Threads start lazily, at the
@@ -118,10 +119,10 @@ static bool run_chunks(int id) {
   for (;;) {
     uint64_t t = atomic_load(&g_ticket);
     const int64_t i = (int64_t)(uint32_t)t;
-    const int64_t chunks = atomic_load_explicit(&g_chunks, memory_order_relaxed);
-    const int64_t n = atomic_load_explicit(&g_n, memory_order_relaxed);
-    tfw__range_fn fn = atomic_load_explicit(&g_fn, memory_order_relaxed);
-    void *ctx = atomic_load_explicit(&g_ctx, memory_order_relaxed);
+    const int64_t chunks = atomic_load(&g_chunks);
+    const int64_t n = atomic_load(&g_n);
+    tfw__range_fn fn = atomic_load(&g_fn);
+    void *ctx = atomic_load(&g_ctx);
     if ((t >> 32) == 0 || i >= chunks || id >= atomic_load(&g_max_worker)) return ran;
     if (!atomic_compare_exchange_weak(&g_ticket, &t, t + 1)) continue;
     fn(i * n / chunks, (i + 1) * n / chunks, ctx);
@@ -204,10 +205,12 @@ void tfw__parallel_for(int64_t n, int64_t grain, tfw__range_fn fn, void *ctx) {
     return;
   }
   t_in_region = true;
-  atomic_store_explicit(&g_fn, fn, memory_order_relaxed);
-  atomic_store_explicit(&g_ctx, ctx, memory_order_relaxed);
-  atomic_store_explicit(&g_n, n, memory_order_relaxed);
-  atomic_store_explicit(&g_chunks, chunks, memory_order_relaxed);
+  /* the ticket is closed (see the end), so no CAS of an earlier load can succeed while the
+   * fields change; all sequentially consistent */
+  atomic_store(&g_fn, fn);
+  atomic_store(&g_ctx, ctx);
+  atomic_store(&g_n, n);
+  atomic_store(&g_chunks, chunks);
   atomic_store(&g_max_worker, want < workers ? want : workers);
   atomic_store(&g_done, 0);
   const uint64_t gen = (atomic_load(&g_ticket) >> 32) + 1;
@@ -224,6 +227,9 @@ void tfw__parallel_for(int64_t n, int64_t grain, tfw__range_fn fn, void *ctx) {
     if ((spin & 63) == 63 && now_ns() - start > SPIN_NS) sched_yield();
     else CPU_RELAX();
   }
+  /* Close the generation: a worker that loaded (gen, chunks) and then reads the next job's
+   * fields (more chunks, another fn) must not be able to claim "chunk `chunks`" of it. */
+  atomic_store(&g_ticket, (atomic_load(&g_ticket) & ~(uint64_t)0xFFFFFFFFu) | 0xFFFFFFFFu);
   t_in_region = false;
   pthread_mutex_unlock(&g_region);
 }
