@@ -75,6 +75,10 @@ CASES = [
     {"case": "mnist_epoch_e2e", "kind": "e2e"},
     {"case": "mnist_cnn_fwd_bwd", "kind": "autograd", "exe": "bench_autograd",
      "target_ratio": 0.5},
+    # issue 6: "MNIST-example CNN training step, batch 64: ratio <= 0.5" (forward,
+    # cross-entropy, backward, AdamW step)
+    {"case": "mnist_cnn_train_step", "kind": "autograd", "exe": "bench_autograd",
+     "target_ratio": 0.5},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -224,6 +228,27 @@ def torch_worker(args):
             def step():
                 F.nll_loss(F.log_softmax(net(x), 1), t).backward()
                 net.zero_grad(set_to_none=True)
+            return step
+        if name == "mnist_cnn_train_step":
+            torch.manual_seed(11)
+            net = torch.nn.Sequential(
+                torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.Conv2d(32, 64, 3),
+                torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Dropout(0.25),
+                torch.nn.Flatten(1), torch.nn.Linear(9216, 128), torch.nn.ReLU(),
+                torch.nn.Dropout(0.5), torch.nn.Linear(128, 10))
+            net.train()
+            # as tfw_optimizer_add_module_params: weight decay on the weights, none on biases
+            opt = torch.optim.AdamW(
+                [{"params": [p for p in net.parameters() if p.dim() > 1], "weight_decay": 0.01},
+                 {"params": [p for p in net.parameters() if p.dim() <= 1], "weight_decay": 0.0}],
+                lr=1e-3)
+            x = torch.randn(64, 1, 28, 28)
+            t = torch.randint(0, 10, (64,))
+
+            def step():
+                F.cross_entropy(net(x), t).backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
             return step
         if name == "layer_norm_8192x1024":
             torch.manual_seed(5)

@@ -14,7 +14,10 @@
  *
  * Pooling: max pooling's gradient is scatter_add of g at the indices (recomputed from the
  * saved input, since nodes keep inputs only) into zeros; its JVP gathers the tangent at the
- * indices. Both are registered ops, so second order comes free. avg and adaptive avg pooling
+ * indices. Both are registered ops, so second order comes free. When no graph is being
+ * built (grad mode off: plain backward without create_graph), the gradient is instead one
+ * fused pass, tfw__max_pool_grad (src/ops/pool.c): recompute each window's argmax and write
+ * g there, without the forward's values, the index tensor, a zero fill or a scatter. avg and adaptive avg pooling
  * are linear: their adjoints are dedicated ops (avg_pool_backward,
  * adaptive_avg_pool2d_backward) whose own adjoints are the forward ops. */
 #include <string.h>
@@ -170,6 +173,11 @@ tfw_status tfw__backward_max_pool(const tfw__node *node, tfw_tensor *const *gout
                                   tfw_tensor **gin) {
   if (!NEED(0)) return TFW_OK;
   const tfw_tensor *x = IN(0);
+  if (!tfw_grad_enabled()) { /* first order: one fused pass, nothing to record */
+    tfw_tensor *gx;
+    tfw_status fst = tfw__max_pool_grad(&node->call, gout[0], &gx);
+    return fst ? fst : give(node, gin, 0, gx);
+  }
   tfw_tensor *out[2];
   bool prev = tfw_set_grad_enabled(false);
   tfw_status st = tfw__op_run_multi(&node->call, out); /* indices: recomputed */

@@ -101,6 +101,8 @@ void tfw__parallel_for(int64_t n, int64_t grain, tfw__range_fn fn, void *ctx);
  * [i * n / chunks, (i + 1) * n / chunks). */
 int64_t tfw__parallel_chunks(int64_t n, int64_t grain);
 int tfw__num_threads(void);
+/* True inside a chunk of a parallel loop (or an OpenMP region): nested loops run serially. */
+bool tfw__in_parallel(void);
 
 /* ---- dtype dispatch ----------------------------------------------------------------------- */
 typedef uint16_t tfw__f16;

@@ -31,6 +31,12 @@ static inline void tfw__philox_block(uint64_t seed, uint64_t c, uint32_t out[4])
   tfw__philox4x32_10(ctr, key, out);
 }
 
+/* 16 consecutive blocks c, c+1, ..., c+15 of the stream of seed: out[4*l + j] = word j of
+ * block c + l, i.e. the same 64 words as 16 tfw__philox_block calls, in element order.
+ * AVX-512 computes the 16 blocks in the 16 lanes of a vector (bit-identical to the scalar
+ * generator); other CPUs loop over tfw__philox_block. */
+void tfw__philox_x16(uint64_t seed, uint64_t c, uint32_t out[64]);
+
 /* ---- bits -> floats ------------------------------------------------------------------ */
 /* U[0, 1) with the top `bits` bits of x (bits <= 24): k * 2^-bits, exact in f32, and exact
  * in f16 (bits = 11) and bf16 (bits = 8), so casting never rounds up to 1. */

@@ -162,6 +162,7 @@ typedef struct TFW__NAME(job) {
   TFW__T *pb;              /* kc x roundup(nc, nr) packed B: shared (split_m) or per thread */
   TFW__T *pa;              /* per thread: mc x kc packed A, pa_stride elements apart */
   int64_t pa_stride, pb_stride;
+  int nt; /* threads (column split: shares) */
 } TFW__NAME(job);
 
 /* One thread's share. Column split (the default): each thread owns a contiguous range of
@@ -230,6 +231,13 @@ static void TFW__NAME(run)(const TFW__NAME(job) *jb, int tid, int nth) {
   }
 }
 
+/* Column split through the library's pool: chunk c is thread share c (any thread may run
+ * any share: each has its own packed-B and packed-A scratch, indexed by the share). */
+static void TFW__NAME(shares)(int64_t c0, int64_t c1, void *ctx) {
+  const TFW__NAME(job) *jb = ctx;
+  for (int64_t c = c0; c < c1; c++) TFW__NAME(run)(jb, (int)c, jb->nt);
+}
+
 /* Cache blocks from the cache sizes the CPU reports (see gemm.c): the kc x nr B sliver
  * takes half of L1, the mc x kc A block half of L2, the kc x nc B panel a quarter of L3. */
 static void TFW__NAME(blocking)(const TFW__UKR *u, const tfw__cpu_info *ci, int64_t *mc,
@@ -282,8 +290,11 @@ static void TFW__NAME(gemm)(const TFW__UKR *u, int64_t M, int64_t N, int64_t K, 
 
   int nt = 1;
 #ifdef TFW_HAVE_OPENMP
-  if (!omp_in_parallel() && (double)M * (double)N * (double)K >= TFW__GEMM_MT_FLOOR)
+  if (!tfw__in_parallel() && (double)M * (double)N * (double)K >= TFW__GEMM_MT_FLOOR)
     nt = tfw__num_threads(); /* the library-wide setting (tfw_set_num_threads) */
+#else
+  if (!tfw__in_parallel() && (double)M * (double)N * (double)K >= TFW__GEMM_MT_FLOOR)
+    nt = tfw__num_threads();
 #endif
   if (nt > mt && nt > ntl) nt = (int)(mt > ntl ? mt : ntl);
   if (nt < 1) nt = 1;
@@ -325,13 +336,17 @@ static void TFW__NAME(gemm)(const TFW__UKR *u, int64_t M, int64_t N, int64_t K, 
                        .A = A, .rsa = rsa, .csa = csa, .B = B, .rsb = rsb, .csb = csb,
                        .C = C, .rsc = rsc, .csc = csc, .mc = mcb, .kc = kc, .nc = nc,
                        .nkb = nkb, .split_m = split_m, .pb = pb, .pa = pb + npb * pb_stride,
-                       .pa_stride = pa_stride, .pb_stride = pb_stride};
+                       .pa_stride = pa_stride, .pb_stride = pb_stride, .nt = nt};
   if (nt == 1) {
     TFW__NAME(run)(&jb, 0, 1);
+  } else if (!split_m) { /* no barriers: the pool (see src/core/parallel.c) */
+    tfw__parallel_for(nt, 1, TFW__NAME(shares), &jb);
   } else {
 #ifdef TFW_HAVE_OPENMP
 #pragma omp parallel num_threads(nt)
     TFW__NAME(run)(&jb, omp_get_thread_num(), omp_get_num_threads());
+#else
+    TFW__NAME(run)(&jb, 0, 1);
 #endif
   }
   free(tmp);

@@ -39,6 +39,11 @@ tfw_status tfw__conv_winograd_wgrad(const tfw__conv_geom *g, const float *x, con
 
 /* Pooling output size: floor/ceil((L + 2p - d(k-1) - 1) / s) + 1, the last window starting
  * inside the input or its left padding (PyTorch's rule). Assumes validated attributes. */
+/* Fused gradient of max_pool1d/2d call c (c->in[0] = x) for the output gradient gy: in one
+ * pass per plane, each window's argmax is recomputed and gy written there (pool.c). Not
+ * recorded by autograd: for first-order backward only. *gx gets x's dtype and shape. */
+tfw_status tfw__max_pool_grad(const tfw__call *c, const tfw_tensor *gy, tfw_tensor **gx);
+
 int64_t tfw__pool_out_size(int64_t L, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);
 
 #endif

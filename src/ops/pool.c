@@ -21,7 +21,11 @@
  * adjoint ops whose own adjoints are the forward ops. */
 #include <math.h>
 #include <string.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 
+#include "core/cpu.h"
 #include "ops/conv.h"
 #include "ops/samples.h"
 #include "tenflower/nn_functional_conv.h"
@@ -170,6 +174,7 @@ typedef struct pool_job {
   const void *x;
   void *y;
   int64_t *idx;
+  const void *gy; /* fused max-pool gradient: the output gradient; y is then gx */
   bool fast2x2; /* max pool with 2x2 windows inside the plane, stride 2 (max_plane_2x2) */
 } pool_job;
 
@@ -188,6 +193,96 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
   *a = o * L / P;
   *b = ((o + 1) * L + P - 1) / P;
 }
+
+/* ---- 2x2 / stride 2 max pooling on AVX-512 (f32) ----------------------------------------
+ * 16 output columns per step: the two input rows are loaded as 32 + 32 floats (masked at the
+ * ragged end), split into even and odd columns with permutes, and the window's first maximum
+ * (NaN wins, as in max_plane_2x2) is picked with compare masks and blends; k in [0, 4) is
+ * its position in window order (r0 even, r0 odd, r1 even, r1 odd). Forward writes values
+ * and int64 indices; the fused backward writes g at the argmax and 0 at the other three
+ * positions, so it needs neither the index tensor nor a zero fill nor a scatter. Index
+ * arithmetic is in int32: the caller makes sure a plane has < 2^31 elements. */
+#ifdef __x86_64__
+#define POOL_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq")))
+POOL_AVX512 static inline __m512i max4_avx512(const float *r0, const float *r1, int cnt,
+                                              __m512 *best) {
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const int m2 = 2 * cnt;
+  const __mmask16 ma = (__mmask16)(m2 >= 16 ? 0xFFFF : (1u << m2) - 1);
+  const __mmask16 mb = (__mmask16)(m2 <= 16 ? 0 : m2 >= 32 ? 0xFFFF : (1u << (m2 - 16)) - 1);
+  __m512 a0 = _mm512_maskz_loadu_ps(ma, r0), b0 = _mm512_maskz_loadu_ps(mb, r0 + 16);
+  __m512 a1 = _mm512_maskz_loadu_ps(ma, r1), b1 = _mm512_maskz_loadu_ps(mb, r1 + 16);
+  __m512 v[4] = {_mm512_permutex2var_ps(a0, ev, b0), _mm512_permutex2var_ps(a0, od, b0),
+                 _mm512_permutex2var_ps(a1, ev, b1), _mm512_permutex2var_ps(a1, od, b1)};
+  __m512 bst = v[0];
+  __m512i k = _mm512_setzero_si512();
+  for (int q = 1; q < 4; q++) {
+    const __mmask16 take = _mm512_cmp_ps_mask(v[q], bst, _CMP_GT_OQ) |
+                           _mm512_cmp_ps_mask(v[q], v[q], _CMP_UNORD_Q);
+    bst = _mm512_mask_mov_ps(bst, take, v[q]);
+    k = _mm512_mask_mov_epi32(k, take, _mm512_set1_epi32(q));
+  }
+  *best = bst;
+  return k;
+}
+
+POOL_AVX512 static void max_plane_2x2_fwd_avx512(const float *x, int64_t W, int64_t Ph,
+                                                 int64_t Pw, float *y, int64_t *ix) {
+  const __m512i iota2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                          28, 30);
+  const __m512i one = _mm512_set1_epi32(1), vw = _mm512_set1_epi32((int)W);
+  for (int64_t oh = 0; oh < Ph; oh++) {
+    const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+    for (int64_t q = 0; q < Pw; q += 16) {
+      const int cnt = Pw - q < 16 ? (int)(Pw - q) : 16;
+      const __mmask16 m = (__mmask16)(cnt == 16 ? 0xFFFF : (1u << cnt) - 1);
+      __m512 best;
+      const __m512i k = max4_avx512(r0 + 2 * q, r1 + 2 * q, cnt, &best);
+      _mm512_mask_storeu_ps(y + oh * Pw + q, m, best);
+      /* (2 oh + (k >> 1)) W + 2 (q + lane) + (k & 1) */
+      __m512i id = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * oh * W + 2 * q)), iota2);
+      id = _mm512_add_epi32(id, _mm512_and_si512(k, one));
+      id = _mm512_add_epi32(id, _mm512_mullo_epi32(_mm512_srli_epi32(k, 1), vw));
+      int64_t *io = ix + oh * Pw + q;
+      _mm512_mask_storeu_epi64(io, (__mmask8)m, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(id)));
+      if (cnt > 8)
+        _mm512_mask_storeu_epi64(io + 8, (__mmask8)(m >> 8),
+                                 _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(id, 1)));
+    }
+  }
+}
+
+/* gx plane [H, W] from g [Ph, Pw]; covers rows < 2 Ph and columns < 2 Pw only. */
+POOL_AVX512 static void max_plane_2x2_bwd_avx512(const float *x, int64_t W, int64_t Ph,
+                                                 int64_t Pw, const float *g, float *gx) {
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                       15, 31);
+  for (int64_t oh = 0; oh < Ph; oh++) {
+    const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+    float *d0 = gx + 2 * oh * W, *d1 = d0 + W;
+    for (int64_t q = 0; q < Pw; q += 16) {
+      const int cnt = Pw - q < 16 ? (int)(Pw - q) : 16, m2 = 2 * cnt;
+      const __mmask16 m = (__mmask16)(cnt == 16 ? 0xFFFF : (1u << cnt) - 1);
+      const __mmask16 ma = (__mmask16)(m2 >= 16 ? 0xFFFF : (1u << m2) - 1);
+      const __mmask16 mb = (__mmask16)(m2 <= 16 ? 0 : m2 >= 32 ? 0xFFFF : (1u << (m2 - 16)) - 1);
+      __m512 best;
+      const __m512i k = max4_avx512(r0 + 2 * q, r1 + 2 * q, cnt, &best);
+      const __m512 gv = _mm512_maskz_loadu_ps(m, g + oh * Pw + q);
+      __m512 e[4];
+      for (int j = 0; j < 4; j++)
+        e[j] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(j)), gv);
+      _mm512_mask_storeu_ps(d0 + 2 * q, ma, _mm512_permutex2var_ps(e[0], lo, e[1]));
+      _mm512_mask_storeu_ps(d1 + 2 * q, ma, _mm512_permutex2var_ps(e[2], lo, e[3]));
+      if (mb) {
+        _mm512_mask_storeu_ps(d0 + 2 * q + 16, mb, _mm512_permutex2var_ps(e[0], hi, e[1]));
+        _mm512_mask_storeu_ps(d1 + 2 * q + 16, mb, _mm512_permutex2var_ps(e[2], hi, e[3]));
+      }
+    }
+  }
+}
+#endif
 
 #define POOL_DEFS(T, SUF)                                                                       \
   static void max_plane_##SUF(const pool_job *j, const T *x, T *y, int64_t *ix) {               \
@@ -267,6 +362,60 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
       }                                                                                         \
     }                                                                                           \
   }                                                                                             \
+  /* Fused gradient of one plane: gx = 0, then g added at each window's argmax (the rule of   \
+   * max_plane: first maximum, NaN wins). 2x2/stride 2 windows never overlap: each covered    \
+   * element is written once, the rest (odd sizes) zeroed. */                                  \
+  static void max_grad_plane_##SUF(const pool_job *j, const T *x, const T *gy, T *gx) {        \
+    const pool_geom *g = j->g;                                                                  \
+    const int64_t H = g->L[0], W = g->L[1], Po = g->P[1];                                       \
+    if (j->fast2x2) {                                                                           \
+      if (2 * g->P[0] != H || 2 * Po != W) memset(gx, 0, (size_t)(H * W) * sizeof(T));          \
+      for (int64_t oh = 0; oh < g->P[0]; oh++) {                                                \
+        const T *r0 = x + 2 * oh * W, *r1 = r0 + W;                                             \
+        for (int64_t ow = 0; ow < Po; ow++) {                                                   \
+          const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};              \
+          T best = v[0];                                                                        \
+          int k = 0;                                                                            \
+          for (int q = 1; q < 4; q++) {                                                         \
+            const bool take = (v[q] > best) | (v[q] != v[q]);                                   \
+            best = take ? v[q] : best;                                                          \
+            k = take ? q : k;                                                                   \
+          }                                                                                     \
+          const T gv = gy[oh * Po + ow];                                                        \
+          T *d = gx + 2 * oh * W + 2 * ow;                                                      \
+          d[0] = k == 0 ? gv : 0, d[1] = k == 1 ? gv : 0;                                       \
+          d[W] = k == 2 ? gv : 0, d[W + 1] = k == 3 ? gv : 0;                                   \
+        }                                                                                       \
+      }                                                                                         \
+      return;                                                                                   \
+    }                                                                                           \
+    memset(gx, 0, (size_t)(H * W) * sizeof(T));                                                 \
+    for (int64_t oh = 0; oh < g->P[0]; oh++)                                                    \
+      for (int64_t ow = 0; ow < Po; ow++) {                                                     \
+        const int64_t h0 = oh * g->s[0] - g->p[0], w0 = ow * g->s[1] - g->p[1];                 \
+        T best = (T)-INFINITY;                                                                  \
+        int64_t bi = -1;                                                                        \
+        for (int64_t i = 0; i < g->k[0]; i++) {                                                 \
+          const int64_t ih = h0 + i * g->d[0];                                                  \
+          if (ih < 0 || ih >= H) continue;                                                      \
+          for (int64_t jj = 0; jj < g->k[1]; jj++) {                                            \
+            const int64_t iw = w0 + jj * g->d[1];                                               \
+            if (iw < 0 || iw >= W) continue;                                                    \
+            const T v = x[ih * W + iw];                                                         \
+            if (bi < 0 || v > best || isnan(v)) best = v, bi = ih * W + iw;                     \
+          }                                                                                     \
+        }                                                                                       \
+        gx[bi < 0 ? 0 : bi] += gy[oh * Po + ow];                                                \
+      }                                                                                         \
+  }                                                                                             \
+  static void grad_planes_##SUF(int64_t p0, int64_t p1, void *ctx) {                            \
+    const pool_job *j = ctx;                                                                    \
+    const pool_geom *g = j->g;                                                                  \
+    const int64_t Lp = g->L[0] * g->L[1], Pp = g->P[0] * g->P[1];                               \
+    for (int64_t pl = p0; pl < p1; pl++)                                                        \
+      max_grad_plane_##SUF(j, (const T *)j->x + pl * Lp, (const T *)j->gy + pl * Pp,             \
+                           (T *)j->y + pl * Lp);                                                \
+  }                                                                                             \
   static void planes_##SUF(int64_t p0, int64_t p1, void *ctx) {                                 \
     const pool_job *j = ctx;                                                                    \
     const pool_geom *g = j->g;                                                                  \
@@ -285,6 +434,90 @@ static void adaptive_window(int64_t o, int64_t P, int64_t L, int64_t *a, int64_t
 POOL_DEFS(float, f32)
 POOL_DEFS(double, f64)
 
+#ifdef __x86_64__
+static void planes_2x2_avx512(int64_t p0, int64_t p1, void *ctx) {
+  const pool_job *j = ctx;
+  const pool_geom *g = j->g;
+  const int64_t Lp = g->L[0] * g->L[1], Pp = g->P[0] * g->P[1];
+  for (int64_t pl = p0; pl < p1; pl++)
+    max_plane_2x2_fwd_avx512((const float *)j->x + pl * Lp, g->L[1], g->P[0], g->P[1],
+                             (float *)j->y + pl * Pp, j->idx + pl * Pp);
+}
+
+static void grad_planes_2x2_avx512(int64_t p0, int64_t p1, void *ctx) {
+  const pool_job *j = ctx;
+  const pool_geom *g = j->g;
+  const int64_t Lp = g->L[0] * g->L[1], Pp = g->P[0] * g->P[1];
+  for (int64_t pl = p0; pl < p1; pl++) {
+    float *gx = (float *)j->y + pl * Lp;
+    if (2 * g->P[0] != g->L[0] || 2 * g->P[1] != g->L[1]) memset(gx, 0, (size_t)Lp * sizeof(float));
+    max_plane_2x2_bwd_avx512((const float *)j->x + pl * Lp, g->L[1], g->P[0], g->P[1],
+                             (const float *)j->gy + pl * Pp, gx);
+  }
+}
+#endif
+
+/* The 2x2 / stride 2 AVX-512 kernels apply (f32, plane small enough for int32 indices). */
+static bool use_2x2_avx512(const pool_job *j, tfw_dtype ct) {
+#ifdef __x86_64__
+  return j->fast2x2 && ct == TFW_DTYPE_F32 && j->g->L[0] * j->g->L[1] < ((int64_t)1 << 31) &&
+         tfw__cpu()->avx512f && tfw__cpu()->avx512bw && tfw__cpu()->avx512dq &&
+         tfw__cpu()->avx512vl;
+#else
+  (void)j, (void)ct;
+  return false;
+#endif
+}
+
+static bool is_fast2x2(const pool_geom *g) {
+  return g->k[0] == 2 && g->k[1] == 2 && g->s[0] == 2 && g->s[1] == 2 && g->p[0] == 0 &&
+         g->p[1] == 0 && g->d[0] == 1 && g->d[1] == 1 && 2 * g->P[0] <= g->L[0] &&
+         2 * g->P[1] <= g->L[1];
+}
+
+/* Grain of the plane loop: ~32K elements of work per chunk. */
+static int64_t plane_grain(const pool_geom *g) {
+  const int64_t work = g->L[0] * g->L[1] + g->P[0] * g->P[1] * g->k[0] * g->k[1] + 1;
+  const int64_t grain = 32768 / work;
+  return grain < 1 ? 1 : grain;
+}
+
+tfw_status tfw__max_pool_grad(const tfw__call *c, const tfw_tensor *gy, tfw_tensor **gx) {
+  *gx = NULL;
+  pool_geom g;
+  tfw_status st = geometry(c, &g);
+  if (st) return st;
+  const tfw_tensor *x0 = c->in[0];
+  if (gy->ndim != x0->ndim || gy->shape[0] != x0->shape[0] || gy->shape[1] != x0->shape[1] ||
+      tfw__numel(gy->ndim, gy->shape) != g.planes * g.P[0] * g.P[1])
+    return tfw__error(TFW_ESHAPE, "%s backward: the output gradient does not match the pooled "
+                      "output", c->op->name);
+  const tfw_dtype ct = x0->dtype == TFW_DTYPE_F64 ? TFW_DTYPE_F64 : TFW_DTYPE_F32;
+  tfw_tensor *x = tfw__as_contiguous(x0, ct), *g1 = x ? tfw__as_contiguous(gy, ct) : NULL;
+  tfw_tensor *r = g1 ? tfw__tensor_new(c->op->name, ct, x0->ndim, x0->shape) : NULL;
+  if (!r) {
+    st = tfw_last_status();
+    goto done;
+  }
+  pool_job j = {.g = &g, .id = c->op->id, .x = tfw__data(x), .y = tfw__data(r),
+                .gy = tfw__data(g1), .fast2x2 = is_fast2x2(&g)};
+  tfw__range_fn fn = ct == TFW_DTYPE_F32 ? grad_planes_f32 : grad_planes_f64;
+#ifdef __x86_64__
+  if (use_2x2_avx512(&j, ct)) fn = grad_planes_2x2_avx512;
+#endif
+  tfw__parallel_for(g.planes, plane_grain(&g), fn, &j);
+  if (x0->dtype != ct) {
+    tfw_tensor *o = tfw__tensor_new(c->op->name, x0->dtype, x0->ndim, x0->shape);
+    st = o ? tfw__copy_cast(o, r) : tfw_last_status();
+    tfw_release(r);
+    r = st ? (tfw_release(o), NULL) : o;
+  }
+  *gx = r;
+done:
+  tfw_release(x), tfw_release(g1);
+  return st;
+}
+
 tfw_status tfw__kernel_pool(const tfw__call *c, tfw_tensor **out) {
   pool_geom g;
   tfw_status st = geometry(c, &g);
@@ -300,13 +533,12 @@ tfw_status tfw__kernel_pool(const tfw__call *c, tfw_tensor **out) {
   const bool maxp = c->op->id == TFW__OP_max_pool1d || c->op->id == TFW__OP_max_pool2d;
   pool_job j = {.g = &g, .id = c->op->id, .x = tfw__data(x), .y = tfw__data(y),
                 .idx = maxp ? (int64_t *)tfw__data(out[1]) : NULL};
-  j.fast2x2 = maxp && g.k[0] == 2 && g.k[1] == 2 && g.s[0] == 2 && g.s[1] == 2 && g.p[0] == 0 &&
-              g.p[1] == 0 && g.d[0] == 1 && g.d[1] == 1 && 2 * g.P[0] <= g.L[0] &&
-              2 * g.P[1] <= g.L[1];
-  const int64_t work = g.L[0] * g.L[1] + g.P[0] * g.P[1] * g.k[0] * g.k[1] + 1;
-  int64_t grain = 32768 / work;
-  tfw__parallel_for(g.planes, grain < 1 ? 1 : grain, ct == TFW_DTYPE_F32 ? planes_f32 : planes_f64,
-                    &j);
+  j.fast2x2 = maxp && is_fast2x2(&g);
+  tfw__range_fn fn = ct == TFW_DTYPE_F32 ? planes_f32 : planes_f64;
+#ifdef __x86_64__
+  if (maxp && use_2x2_avx512(&j, ct)) fn = planes_2x2_avx512;
+#endif
+  tfw__parallel_for(g.planes, plane_grain(&g), fn, &j);
   if (y != out[0]) st = tfw__copy_cast(out[0], y);
 done:
   tfw_release(x);
