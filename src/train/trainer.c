@@ -580,6 +580,8 @@ tfw_status tfw_trainer_fit(tfw_trainer *t) {
       resumed = true;
       if (t->cfg.progress) fprintf(stderr, "resuming from %s (step %" PRId64 ")\n", path, t->step);
     }
+    /* a run killed between a write and its pruning (or inside a write) left extra files */
+    tfw__ckpt_prune(dir, t->cfg.keep_checkpoints);
     tfw_clear_error();
     if ((st = open_logs(t, resumed)) || (st = write_config(t))) return st;
   }
