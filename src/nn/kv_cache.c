@@ -79,7 +79,9 @@ int64_t tfw_kv_cache_length(const tfw_kv_cache *c) { return c ? c->len : 0; }
 int64_t tfw_kv_cache_max_len(const tfw_kv_cache *c) { return c ? c->max_len : 0; }
 
 void tfw__kv_cache_set_length(tfw_kv_cache *c, int64_t len) {
-  if (c && len >= 0 && len <= c->len) c->len = len;
+  if (!c || len < 0 || len > c->len) return;
+  if (len == 0) tfw_kv_cache_reset(c); /* a failed first step must not pin its memory */
+  c->len = len;
 }
 
 /* Checks x ([T, N, E] / [N, T, E] / [T, E]) against m and the cache; *T its new positions. */

@@ -42,6 +42,7 @@ tfw_status tfw__mha_cross_cached(tfw_module *mha, const tfw_tensor *query, const
                                  const tfw_tensor *key_padding_mask, tfw_kv_cache *cache,
                                  int64_t pos0, tfw_tensor **out);
 /* Rolls the cache back to len positions (len <= its length): a failed layer step undoes the
- * self-attention append it made. */
+ * self-attention append it made. Back to 0 is a reset (the decoder's memory keys/values are
+ * dropped too). */
 void tfw__kv_cache_set_length(tfw_kv_cache *cache, int64_t len);
 #endif

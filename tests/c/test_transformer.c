@@ -516,6 +516,21 @@ Test(kv_cache, errors_and_max_len) {
   th_expect_error(tfw_transformer_decoder_layer_forward_cached(dec, x1, x2, NULL, dc, &o),
                   TFW_ESHAPE, "tfw_kv_cache_reset", "memory changed without a reset");
   cr_assert_eq(tfw_kv_cache_length(dc), 1);
+  /* a failed first step (a bad memory padding mask, after the memory was projected) leaves
+   * no memory keys/values behind: the next step with another memory acts as on a new cache */
+  tfw_kv_cache *fc = tfw_kv_cache_new(dec, 1, 4), *fresh = tfw_kv_cache_new(dec, 1, 4);
+  tfw_tensor *badpad = tfw_ones(TFW_DTYPE_BOOL, 2, (int64_t[]){1, 5});
+  th_expect_error(tfw_transformer_decoder_layer_forward_cached(dec, x1, mem, badpad, fc, &o),
+                  TFW_ESHAPE, "key_padding_mask", "bad memory padding mask");
+  cr_assert_eq(tfw_kv_cache_length(fc), 0);
+  tfw_tensor *mem2 = th_random(TFW_DTYPE_F32, 3, (int64_t[]){1, 3, 8}, -1, 1, 76), *oa, *ob;
+  cr_assert(tfw_transformer_decoder_layer_forward_cached(dec, x1, mem2, NULL, fc, &oa) == TFW_OK);
+  cr_assert(tfw_transformer_decoder_layer_forward_cached(dec, x1, mem2, NULL, fresh, &ob) == TFW_OK);
+  double *rb = th_values(ob);
+  th_expect_close(oa, TFW_DTYPE_F32, 3, (int64_t[]){1, 1, 8}, rb, 0, 0, "after a failed first step");
+  free(rb);
+  tfw_release(oa), tfw_release(ob), tfw_release(mem2), tfw_release(badpad);
+  tfw_kv_cache_free(fc), tfw_kv_cache_free(fresh);
   th_expect_error(tfw_transformer_encoder_layer_forward_cached(dec, x1, dc, &o), TFW_EVALUE,
                   "not a TransformerEncoderLayer", "decoder as encoder");
   tfw_kv_cache_free(NULL);
