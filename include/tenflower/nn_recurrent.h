@@ -42,8 +42,10 @@ TFW_API tfw_module *tfw_gru_new(int64_t input_size, int64_t hidden_size, int num
  *   y [B, D, L] (new reference); last_state (may be NULL) [B, D, N], h_{L-1}.
  * Any strides and floating dtypes; outputs in u's dtype. A chunked parallel scan working with
  * sums of delta*A (log decays): stable for long sequences (tested at L = 32768).
- * Differentiable w.r.t. all six inputs (a reverse scan); double backward (create_graph)
- * through the scan returns TFW_EUNSUPPORTED, and forward-mode tangents do not pass it.
+ * Differentiable w.r.t. all six inputs (a fused chunked reverse scan). Double backward
+ * (create_graph) and forward-mode tangents work too, through a composite of registered ops
+ * that materialises the [B, D, N, L] states and runs L small steps: fine for second-order
+ * work on modest sizes, not a training fast path.
  * Errors: TFW_EVALUE (NULL), TFW_EDTYPE (non-floating), TFW_ESHAPE (shapes disagree). */
 TFW_API tfw_status tfw_selective_scan(const tfw_tensor *u, const tfw_tensor *delta, const tfw_tensor *A,
                                       const tfw_tensor *B, const tfw_tensor *C, const tfw_tensor *D,

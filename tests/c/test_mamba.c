@@ -83,18 +83,72 @@ Test(mamba, selective_scan_matches_sequential_reference_f64) { scan_vs_torch(TFW
 Test(mamba, selective_scan_across_chunks_strided) { scan_vs_torch(TFW_DTYPE_F64, 2, 3, 300, 5, true, 1e-9); }
 Test(mamba, selective_scan_f32) { scan_vs_torch(TFW_DTYPE_F32, 1, 4, 260, 16, false, 1e-4); }
 
-Test(mamba, selective_scan_double_backward_is_unsupported) {
+/* Double backward through the scan (create_graph, the composite rule) and forward mode,
+ * against torch's sequential reference: the gradient of <grad_inputs L, v> (a Hessian-vector
+ * product of L = <y, gy> + <h, gh>) w.r.t. all six inputs, and the tangent of y for random
+ * input tangents (torch's double-backward trick for a JVP). L = 9 and 140 (two chunks for
+ * the first-order fused kernel). */
+static void scan_second_order_vs_torch(int64_t L, bool strided) {
+  th_require_torch();
+  const int64_t B = 2, D = 3, N = 4;
   tfw_tensor *in[6];
-  scan_inputs(TFW_DTYPE_F64, 1, 2, 4, 3, false, in);
-  tfw_tensor *y;
-  cr_assert_eq(tfw_selective_scan(in[0], in[1], in[2], in[3], in[4], in[5], &y, NULL), TFW_OK);
-  tfw_tensor *s = tfw_sum(y, 0, NULL, false), *g[1] = {NULL};
-  th_expect_error(tfw_grad(1, &s, 1, &in[0], NULL, false, true, false, g), TFW_EUNSUPPORTED,
-                  "double backward", "create_graph");
-  tfw_release(s), tfw_release(y);
-  for (int i = 0; i < 6; i++) tfw_release(in[i]);
+  scan_inputs(TFW_DTYPE_F64, B, D, L, N, strided, in);
+  tfw_tensor *y, *hl;
+  cr_assert_eq(tfw_selective_scan(in[0], in[1], in[2], in[3], in[4], in[5], &y, &hl), TFW_OK, "%s", tfw_last_error());
+  tfw_tensor *gy = th_random(TFW_DTYPE_F64, 3, (int64_t[]){B, D, L}, -1, 1, 7);
+  tfw_tensor *gh = th_random(TFW_DTYPE_F64, 3, (int64_t[]){B, D, N}, -1, 1, 8);
+  tfw_tensor *l1 = dot(y, gy), *l2 = dot(hl, gh), *loss = tfw_add(l1, l2);
+  tfw_tensor *g[6] = {NULL}, *v[6], *gg = NULL;
+  cr_assert_eq(tfw_grad(1, &loss, 6, in, NULL, false, true, false, g), TFW_OK, "%s", tfw_last_error());
+  for (int i = 0; i < 6; i++) {
+    v[i] = th_random(TFW_DTYPE_F64, tfw_tensor_ndim(in[i]), tfw_tensor_shape(in[i]), -1, 1, 20 + (uint64_t)i);
+    cr_assert(tfw_tensor_requires_grad(g[i]), "grad %d is recorded", i);
+    tfw_tensor *d = dot(g[i], v[i]);
+    if (gg) {
+      tfw_tensor *t = tfw_add(gg, d);
+      tfw_release(gg), tfw_release(d);
+      gg = t;
+    } else {
+      gg = d;
+    }
+  }
+  tfw_tensor *hv[6] = {NULL};
+  cr_assert_eq(tfw_grad(1, &gg, 6, in, NULL, false, false, false, hv), TFW_OK, "%s", tfw_last_error());
+  /* forward mode: tangents v on detached copies */
+  tfw_tensor *xd[6];
+  for (int i = 0; i < 6; i++) {
+    xd[i] = tfw_detach(in[i]);
+    cr_assert(tfw_tensor_set_tangent(xd[i], v[i]) == TFW_OK);
+  }
+  tfw_tensor *yd, *hd;
+  cr_assert_eq(tfw_selective_scan(xd[0], xd[1], xd[2], xd[3], xd[4], xd[5], &yd, &hd), TFW_OK, "%s", tfw_last_error());
+  tfw_tensor *ty = tfw_tensor_tangent(yd), *th = tfw_tensor_tangent(hd);
+  tfw_tensor *tin[14] = {in[0], in[1], in[2], in[3], in[4], in[5], gy, gh, v[0], v[1], v[2], v[3], v[4], v[5]};
+  tfw_tensor *ref[10];
+  th_torch_run(TORCH_SCAN_REF
+               "xs = x[:6]\n"
+               "y, h = scan_ref(*xs)\n"
+               "L = (y * x[6]).sum() + (h * x[7]).sum()\n"
+               "g = torch.autograd.grad(L, xs, create_graph=True)\n"
+               "hv = torch.autograd.grad(sum((gi * vi).sum() for gi, vi in zip(g, x[8:])), xs, retain_graph=True)\n"
+               "w = [torch.zeros_like(y, requires_grad=True), torch.zeros_like(h, requires_grad=True)]\n"
+               "vj = torch.autograd.grad([y, h], xs, w, create_graph=True)\n"
+               "jv = torch.autograd.grad(vj, w, x[8:])\n"
+               "out = list(hv) + [jv[0], jv[1]] + [y, h]\n",
+               14, tin, 10, ref);
+  const char *names[6] = {"hvp u", "hvp delta", "hvp A", "hvp B", "hvp C", "hvp D"};
+  for (int i = 0; i < 6; i++) expect_like(hv[i], ref[i], 1e-9, names[i]);
+  expect_like(ty, ref[6], 1e-9, "tangent y");
+  expect_like(th, ref[7], 1e-9, "tangent state");
+  for (int i = 0; i < 10; i++) tfw_release(ref[i]);
+  for (int i = 0; i < 6; i++) tfw_release(in[i]), tfw_release(g[i]), tfw_release(v[i]), tfw_release(hv[i]), tfw_release(xd[i]);
+  tfw_release(y), tfw_release(hl), tfw_release(gy), tfw_release(gh), tfw_release(l1), tfw_release(l2), tfw_release(loss);
+  tfw_release(gg), tfw_release(yd), tfw_release(hd), tfw_release(ty), tfw_release(th);
   th_expect_no_leaks();
 }
+
+Test(mamba, selective_scan_double_backward_and_jvp) { scan_second_order_vs_torch(9, false); }
+Test(mamba, selective_scan_double_backward_across_chunks_strided) { scan_second_order_vs_torch(140, true); }
 
 /* The one-step form reproduces the scan token by token (y_t and the final state). */
 Test(mamba, state_update_reproduces_the_scan) {
