@@ -198,7 +198,10 @@ void th_torch_run(const char *code, int n_in, tfw_tensor *const *in, int n_out, 
   fprintf(s, "%s%s\n%s", TORCH_PRELUDE, code, TORCH_EPILOGUE);
   fclose(s);
   char cmd[1200];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/script.py %s > %s/log.txt 2>&1", dir, dir, dir);
+  /* a reference script that hangs (seen: torch stuck at exit after an exception) must fail
+   * the test, not stall the suite: 600 s is far above any script's run time */
+  snprintf(cmd, sizeof cmd, "timeout -k 10 600 /usr/bin/python3 %s/script.py %s > %s/log.txt 2>&1",
+           dir, dir, dir);
   int rc = system(cmd);
   if (rc != 0) {
     snprintf(cmd, sizeof cmd, "cat %s/log.txt >&2", dir);
