@@ -8,7 +8,7 @@
  * Adadelta lr 1.0, gets about 98.3% after one epoch).
  *
  *   example_mnist [--data DIR] [--run-dir DIR] [--epochs N] [--batch N] [--lr X]
- *                 [--limit N] [--seed N]
+ *                 [--limit N] [--seed N] [--label-smoothing X] [--optim adamw|sgd]
  * DIR defaults to $TFW_MNIST_DIR, else ~/.cache/tenflower/mnist (scripts/fetch_mnist.sh
  * fills it; `make demo` runs it first). The run directory gets log.csv, TensorBoard
  * events, checkpoints and report.html. */
@@ -90,7 +90,8 @@ static tfw_module *net(void) {
 int main(int argc, char **argv) {
   const char *data = getenv("TFW_MNIST_DIR"), *run_dir = "runs/mnist";
   int64_t epochs = 2, batch = 64, limit = 0;
-  double lr = 3e-3;
+  double lr = 3e-3, smoothing = 0.0;
+  const char *optim = "adamw";
   uint64_t seed = 1;
   char cache[4096];
   if (!data) {
@@ -108,9 +109,11 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--lr") && v) lr = atof(v), i++;
     else if (!strcmp(a, "--limit") && v) limit = atoll(v), i++;
     else if (!strcmp(a, "--seed") && v) seed = strtoull(v, NULL, 10), i++;
+    else if (!strcmp(a, "--label-smoothing") && v) smoothing = atof(v), i++;
+    else if (!strcmp(a, "--optim") && v) optim = v, i++;
     else {
       fprintf(stderr, "usage: %s [--data DIR] [--run-dir DIR] [--epochs N] [--batch N] [--lr X] "
-              "[--limit N] [--seed N]\n", argv[0]);
+              "[--limit N] [--seed N] [--label-smoothing X] [--optim adamw|sgd]\n", argv[0]);
       return 2;
     }
   }
@@ -132,10 +135,17 @@ int main(int argc, char **argv) {
 
   tfw_module *model = net();
   printf("model: %lld parameters\n", (long long)tfw_module_num_parameters(model));
-  tfw_optim_options oo = tfw_optim_defaults(TFW_OPTIM_ADAMW);
+  tfw_optim_kind kind = strcmp(optim, "sgd") == 0 ? TFW_OPTIM_SGD : TFW_OPTIM_ADAMW;
+  tfw_optim_options oo = tfw_optim_defaults(kind);
   oo.lr = lr;
-  oo.weight_decay = 0.01;
-  tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAMW, &oo);
+  if (kind == TFW_OPTIM_SGD) {
+    oo.momentum = 0.9;
+    oo.nesterov = true;
+    oo.weight_decay = 5e-4;
+  } else {
+    oo.weight_decay = 0.01;
+  }
+  tfw_optimizer *opt = tfw_optimizer_new(kind, &oo);
   CHECK(opt);
   CHECK(tfw_optimizer_add_module_params(opt, model, &oo, NULL, NULL) == TFW_OK);
   tfw_one_cycle_options oc = tfw_one_cycle_defaults(epochs * tfw_loader_len(ltrain));
@@ -147,6 +157,7 @@ int main(int argc, char **argv) {
   cfg.epochs = epochs;
   cfg.run_dir = run_dir;
   cfg.checkpoint_every = 0; /* at the end of each epoch */
+  cfg.label_smoothing = smoothing;
   tfw_trainer *t = tfw_trainer_new(&cfg, model, opt, sched, ltrain, ltest);
   CHECK(t);
   double t1 = now_s();

@@ -99,6 +99,7 @@ typedef struct tfw_trainer_config {
   bool progress;            /* progress bar / lines on stderr (true) */
   bool tensorboard;         /* event file in run_dir (true) */
   bool report;              /* run_dir/report.html at the end (true) */
+  double label_smoothing;   /* default loss, training batches only: in [0, 1) (0) */
   tfw_loss_fn loss_fn;      /* NULL: cross-entropy of model(input) */
   void *loss_ctx;
   tfw_trainer_callbacks callbacks;

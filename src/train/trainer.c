@@ -74,6 +74,8 @@ tfw_trainer *tfw_trainer_new(const tfw_trainer_config *cfg, tfw_module *model, t
   else if (cfg->checkpoint_every < -1) bad = "checkpoint_every", v = (double)cfg->checkpoint_every;
   else if (cfg->keep_checkpoints < 1) bad = "keep_checkpoints", v = cfg->keep_checkpoints;
   else if (cfg->topk < 0) bad = "topk", v = cfg->topk;
+  else if (!(cfg->label_smoothing >= 0 && cfg->label_smoothing < 1))
+    bad = "label_smoothing", v = cfg->label_smoothing;
   if (bad) {
     tfw__error(TFW_EVALUE, "%s: config.%s = %g is out of range", op, bad, v);
     return NULL;
@@ -135,7 +137,8 @@ static tfw_status default_loss(const tfw_trainer *t, const tfw_sample *b, tfw_te
                       "target_field or a loss_fn", x ? t->cfg.target_field : t->cfg.input_field);
   *logits = tfw_module_call(t->model, x);
   if (!*logits) return tfw_last_status();
-  *loss = tfw_cross_entropy(*logits, y, NULL, "mean", -100, 0.0);
+  *loss = tfw_cross_entropy(*logits, y, NULL, "mean", -100,
+                            tfw_module_is_training(t->model) ? t->cfg.label_smoothing : 0.0);
   *targets = y;
   return *loss ? TFW_OK : tfw_last_status();
 }
