@@ -12,7 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/core.h"
+#include "nn/nn_internal.h"
 #include "tenflower/nn_attention.h"
 #include "tenflower/nn_functional_attention.h"
 #include "tenflower/nn_functional_norm.h"
@@ -41,6 +41,7 @@ typedef struct {
   int64_t E, H;
   double dropout;
   bool batch_first;
+  double rope_base; /* > 0: RoPE on the per-head queries and keys (tfw_multihead_attention_set_rotary) */
 } mha_impl;
 
 static const tfw_module_vtable MHA;
@@ -72,7 +73,7 @@ static tfw_tensor *as_additive(const tfw_tensor *m, tfw_dtype dt) {
 }
 
 /* The sdpa mask ([N or 1, H or 1, L, S], bool true = keep, or float) from PyTorch's masks. */
-static tfw_status merge_masks(const char *op, const tfw_tensor *kpm, const tfw_tensor *am,
+tfw_status tfw__mha_merge_masks(const char *op, const tfw_tensor *kpm, const tfw_tensor *am,
                               int64_t N, int64_t H, int64_t L, int64_t S, tfw_dtype dt,
                               tfw_tensor **out) {
   *out = NULL;
@@ -124,6 +125,50 @@ static tfw_status merge_masks(const char *op, const tfw_tensor *kpm, const tfw_t
   return r ? TFW_OK : tfw_last_status();
 }
 
+bool tfw__mha_info_get(const tfw_module *m, tfw__mha_info *info) {
+  if (!m || tfw_module_type(m) != MHA.type_name) return false;
+  const mha_impl *p = tfw_module_impl(m);
+  *info = (tfw__mha_info){p->E, p->H, p->batch_first, p->rope_base};
+  return true;
+}
+
+tfw_tensor *tfw__mha_heads(const tfw_module *m, const tfw_tensor *x, int which) {
+  const mha_impl *p = tfw_module_impl(m);
+  int nd = tfw_tensor_ndim(x);
+  tfw_tensor *xn = nd == 2 ? tfw_unsqueeze(x, 0) /* to [N, L, E] */
+                           : p->batch_first ? tfw_retain((tfw_tensor *)x) : tfw_transpose(x, 0, 1);
+  tfw_tensor *h = xn ? split_heads_(in_proj(xn, tfw_module_get_parameter(m, "in_proj_weight"),
+                                            tfw_module_get_parameter(m, "in_proj_bias"),
+                                            which * p->E, p->E), p->H)
+                     : NULL;
+  tfw_release(xn);
+  return h;
+}
+
+tfw_tensor *tfw__mha_output(tfw_module *m, tfw_tensor *o, int nd) {
+  if (!o) return NULL;
+  const mha_impl *p = tfw_module_impl(m);
+  const int64_t *s = tfw_tensor_shape(o);
+  int64_t N = s[0], L = s[2];
+  /* [N, H, L, hd] -> [N, L, E] -> out_proj -> the caller's layout */
+  o = RESHAPE_(TR_(o, 1, 2), 3, N, L, p->E);
+  o = c1(o ? tfw_module_call(tfw_module_get_child(m, "out_proj"), o) : NULL, o);
+  if (o && nd == 2) o = c1(tfw_squeeze(o, 0), o);
+  else if (o && !p->batch_first) o = TR_(o, 0, 1);
+  return o;
+}
+
+tfw_status tfw__mha_rope_(tfw_tensor **h, int64_t pos0, double base) {
+  int64_t L = tfw_tensor_shape(*h)[tfw_tensor_ndim(*h) - 2];
+  tfw_tensor *pos = tfw_arange((double)pos0, (double)(pos0 + L), 1, TFW_DTYPE_I64), *r = NULL;
+  tfw_status st = pos ? tfw_apply_rotary(*h, NULL, pos, base, &r, NULL) : tfw_last_status();
+  tfw_release(pos);
+  if (st) return st;
+  tfw_release(*h);
+  *h = r;
+  return TFW_OK;
+}
+
 tfw_status tfw_multihead_attention_forward(tfw_module *m, const tfw_tensor *query,
                                            const tfw_tensor *key, const tfw_tensor *value,
                                            const tfw_tensor *key_padding_mask, bool need_weights,
@@ -155,27 +200,20 @@ tfw_status tfw_multihead_attention_forward(tfw_module *m, const tfw_tensor *quer
                       tfw__shape_str(b1, sizeof b1, nd, tfw_tensor_shape(query)),
                       tfw__shape_str(b2, sizeof b2, tfw_tensor_ndim(key), tfw_tensor_shape(key)),
                       tfw__shape_str(b3, sizeof b3, tfw_tensor_ndim(value), tfw_tensor_shape(value)));
-  /* to [N, L, E] */
-  tfw_tensor *x[3];
-  const tfw_tensor *src[3] = {query, key, value};
-  for (int i = 0; i < 3; i++)
-    x[i] = nd == 2 ? tfw_unsqueeze(src[i], 0)
-                   : p->batch_first ? tfw_retain((tfw_tensor *)src[i]) : tfw_transpose(src[i], 0, 1);
-  int64_t N = x[0] ? tfw_tensor_shape(x[0])[0] : 0, L = x[0] ? tfw_tensor_shape(x[0])[1] : 0;
-  int64_t S = x[1] ? tfw_tensor_shape(x[1])[1] : 0;
-  tfw_tensor *w = tfw_module_get_parameter(m, "in_proj_weight");
-  tfw_tensor *bi = tfw_module_get_parameter(m, "in_proj_bias");
+  /* [N, L, E] sizes, then the per-head projections [N, H, L or S, hd] */
+  int64_t N = nd == 2 ? 1 : tfw_tensor_shape(query)[p->batch_first ? 0 : 1];
+  int64_t L = tfw_tensor_shape(query)[ld], S = tfw_tensor_shape(key)[ld];
   tfw_tensor *h[3];
-  for (int i = 0; i < 3; i++) {
-    h[i] = x[i] ? split_heads_(in_proj(x[i], w, bi, i * E, E), H) : NULL;
-    tfw_release(x[i]);
-  }
+  const tfw_tensor *src[3] = {query, key, value};
+  for (int i = 0; i < 3; i++) h[i] = tfw__mha_heads(m, src[i], i);
   tfw_tensor *mask = NULL;
   tfw_status st = h[0] && h[1] && h[2] ? TFW_OK : tfw_last_status();
+  for (int i = 0; i < 2 && !st && p->rope_base > 0; i++) /* queries at 0 .. L-1, keys at 0 .. S-1 */
+    st = tfw__mha_rope_(&h[i], 0, p->rope_base);
   const tfw_tensor *kpm = key_padding_mask;
   tfw_tensor *kpm2 = NULL;
   if (!st && kpm && nd == 2) kpm = kpm2 = tfw_unsqueeze(kpm, 0);
-  if (!st) st = merge_masks(op, kpm, attn_mask, N, H, L, S, tfw_tensor_dtype(h[0]), &mask);
+  if (!st) st = tfw__mha_merge_masks(op, kpm, attn_mask, N, H, L, S, tfw_tensor_dtype(h[0]), &mask);
   tfw_release(kpm2);
   double drop = tfw_module_is_training(m) ? p->dropout : 0;
   tfw_tensor *o = NULL, *attw = NULL;
@@ -216,11 +254,7 @@ tfw_status tfw_multihead_attention_forward(tfw_module *m, const tfw_tensor *quer
     tfw_release(o), tfw_release(attw);
     return st;
   }
-  /* [N, H, L, hd] -> [N, L, E] -> out_proj -> the caller's layout */
-  o = RESHAPE_(TR_(o, 1, 2), 3, N, L, E);
-  o = c1(o ? tfw_module_call(tfw_module_get_child(m, "out_proj"), o) : NULL, o);
-  if (o && nd == 2) o = c1(tfw_squeeze(o, 0), o);
-  else if (o && !p->batch_first) o = TR_(o, 0, 1);
+  o = tfw__mha_output(m, o, nd);
   if (!o) {
     tfw_release(attw);
     return tfw_last_status();
@@ -259,7 +293,7 @@ tfw_module *tfw_multihead_attention_new(int64_t embed_dim, int64_t num_heads, do
     tfw__error(TFW_ENOMEM, "MultiheadAttention: out of memory");
     return NULL;
   }
-  *p = (mha_impl){embed_dim, num_heads, dropout, batch_first};
+  *p = (mha_impl){embed_dim, num_heads, dropout, batch_first, 0};
   const int64_t E = embed_dim;
   tfw_tensor *w = tfw_empty(TFW_DTYPE_F32, 2, (int64_t[]){3 * E, E});
   tfw_tensor *b = bias ? tfw_zeros(TFW_DTYPE_F32, 1, (int64_t[]){3 * E}) : NULL;
@@ -279,6 +313,17 @@ tfw_module *tfw_multihead_attention_new(int64_t embed_dim, int64_t num_heads, do
     return NULL;
   }
   return m;
+}
+
+tfw_status tfw_multihead_attention_set_rotary(tfw_module *m, double base) {
+  if (!m || tfw_module_type(m) != MHA.type_name)
+    return tfw__error(TFW_EVALUE, "MultiheadAttention set_rotary: not a MultiheadAttention module");
+  mha_impl *p = tfw_module_impl(m);
+  if (!(base >= 0) || (base > 0 && (p->E / p->H) % 2))
+    return tfw__error(TFW_EVALUE, "MultiheadAttention set_rotary: base (%g) must be >= 0 and the "
+                      "head dim (%lld) even", base, (long long)(p->E / p->H));
+  p->rope_base = base;
+  return TFW_OK;
 }
 
 /* ---- positional encodings ------------------------------------------------------------------- */
