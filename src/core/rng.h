@@ -31,6 +31,10 @@ static inline void tfw__philox_block(uint64_t seed, uint64_t c, uint32_t out[4])
   tfw__philox4x32_10(ctr, key, out);
 }
 
+/* Blocks first .. first + n - 1 of the stream of seed: out[4 * b + w] = word w of block
+ * first + b (the same bits as tfw__philox_block; AVX-512 when the CPU has it). */
+void tfw__philox_blocks(uint64_t seed, uint64_t first, int64_t n, uint32_t *out);
+
 /* ---- bits -> floats ------------------------------------------------------------------ */
 /* U[0, 1) with the top `bits` bits of x (bits <= 24): k * 2^-bits, exact in f32, and exact
  * in f16 (bits = 11) and bf16 (bits = 8), so casting never rounds up to 1. */

@@ -220,19 +220,31 @@ typedef struct drop_ctx {
   bool f64;
 } drop_ctx;
 
+/* y = keep ? x * scale : 0 over n elements, w the 32-bit draws (one per element). */
+static TFW_CLONES void drop_f32(const float *x, float *y, const uint32_t *w, int64_t n, float keep,
+                                float scale) {
+  for (int64_t i = 0; i < n; i++)
+    y[i] = (float)(w[i] >> 8) * 0x1p-24f < keep ? x[i] * scale : 0.0f; /* tfw__u32_to_unit_f32 */
+}
+
+/* Blocks [b0, b1) of 4 elements; the draws are made DROP_CHUNK blocks at a time
+ * (tfw__philox_blocks, vectorised) into a stack buffer, then applied in one vector loop. */
+#define DROP_CHUNK 256
 static void drop_blocks(int64_t b0, int64_t b1, void *vp) {
   const drop_ctx *D = vp;
-  uint32_t w[4];
+  uint32_t w[4 * DROP_CHUNK];
   float sf = (float)D->scale;
-  for (int64_t b = b0; b < b1; b++) {
-    tfw__philox_block(D->seed, D->first + (uint64_t)b, w);
-    int64_t i0 = b * 4;
-    int m = (int)(D->n - i0 < 4 ? D->n - i0 : 4);
-    for (int j = 0; j < m; j++) {
-      bool keep = tfw__u32_to_unit_f32(w[j]) < D->keep;
-      if (D->f64) ((double *)D->y)[i0 + j] = keep ? ((const double *)D->x)[i0 + j] * D->scale : 0.0;
-      else ((float *)D->y)[i0 + j] = keep ? ((const float *)D->x)[i0 + j] * sf : 0.0f;
+  for (int64_t c0 = b0; c0 < b1; c0 += DROP_CHUNK) {
+    int64_t nb = b1 - c0 < DROP_CHUNK ? b1 - c0 : DROP_CHUNK;
+    tfw__philox_blocks(D->seed, D->first + (uint64_t)c0, nb, w);
+    int64_t i0 = c0 * 4, m = D->n - i0 < 4 * nb ? D->n - i0 : 4 * nb;
+    if (!D->f64) {
+      drop_f32((const float *)D->x + i0, (float *)D->y + i0, w, m, D->keep, sf);
+      continue;
     }
+    const double *x = (const double *)D->x + i0;
+    double *y = (double *)D->y + i0;
+    for (int64_t j = 0; j < m; j++) y[j] = tfw__u32_to_unit_f32(w[j]) < D->keep ? x[j] * D->scale : 0.0;
   }
 }
 
