@@ -225,7 +225,7 @@ static void usage(const char *argv0) {
 int main(int argc, char **argv) {
   const char *text = getenv("TFW_TEXT_FILE"), *run_dir = "runs/char_gpt";
   const char *prompt = "The whale";
-  int64_t steps = 300, batch = 16, warmup = 30, eval_windows = 256, ckpt_every = 100,
+  int64_t steps = 200, batch = 16, warmup = 20, eval_windows = 256, ckpt_every = 100,
           n_sample = 300, top_k = 20;
   double lr = 1e-3, wd = 0.1, temperature = 0.8;
   uint64_t seed = 1;
