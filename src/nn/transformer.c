@@ -92,7 +92,7 @@ static tfw_status layer_forward(tfw_module *m, const tfw_tensor *src, const fwd_
   int n = s->decoder ? 3 : 2;
   tfw_tensor *x = tfw_retain((tfw_tensor *)src), *t;
   for (int i = 0; i < n && x; i++) {
-    char norm[8];
+    char norm[16];
     snprintf(norm, sizeof norm, "norm%d", i + 1);
     if (s->norm_first) {
       tfw_tensor *nx = tfw_module_call(CHILD(m, norm), x);
@@ -221,7 +221,7 @@ static tfw_module *layer_new(const tfw_module_vtable *vt, bool decoder, int64_t 
   if (!st) st = add_child(m, "dropout", tfw_dropout_new(dropout));
   if (!st) st = add_child(m, "linear2", tfw_linear_new(dim_feedforward, d_model, true));
   int n = decoder ? 3 : 2;
-  char name[16];
+  char name[24];
   for (int i = 1; i <= n && !st; i++) {
     snprintf(name, sizeof name, "norm%d", i);
     st = add_child(m, name, tfw_layer_norm_new(1, &d_model, eps, true));
