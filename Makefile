@@ -1,5 +1,6 @@
 # tenflower — top-level entry points. The build itself is CMake + Ninja (build/).
 #   make demo      set up, build, fetch MNIST and train the demo CNN (examples/mnist.c)
+#   make gpt       fetch Moby-Dick and train the character-level GPT (examples/char_gpt.c)
 #   make tour      a short tour of the tensor engine (examples/tour.c)
 #   make test      build and run the test suite (CI runs this, then make check)
 #   make test-all  every test, including the slow suites
@@ -14,7 +15,7 @@ JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo tour test test-all check bench fuzz install clean docs
+.PHONY: all deps build demo gpt tour test test-all check bench fuzz install clean docs
 
 all: build
 
@@ -30,6 +31,10 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@echo "== MNIST: fetching the data (cached under ~/.cache/tenflower/mnist)"
 	@dir="$$(bash scripts/fetch_mnist.sh)" && TFW_MNIST_DIR="$$dir" ./$(BUILD)/example_mnist --run-dir $(BUILD)/runs/mnist
+
+gpt: build
+	@echo "== char GPT: fetching the text (cached under ~/.cache/tenflower/moby-dick)"
+	@f="$$(bash scripts/fetch_text.sh)" && TFW_TEXT_FILE="$$f" ./$(BUILD)/example_char_gpt --run-dir $(BUILD)/runs/char_gpt
 
 tour: build
 	./$(BUILD)/example_tour

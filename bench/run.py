@@ -79,6 +79,8 @@ CASES = [
     # cross-entropy, backward, AdamW step)
     {"case": "mnist_cnn_train_step", "kind": "autograd", "exe": "bench_autograd",
      "target_ratio": 0.5},
+    # the char GPT of examples/char_gpt.c (bench/bench_gpt.c): one full AdamW training step
+    {"case": "char_gpt_adamw_step", "kind": "autograd", "exe": "bench_gpt", "target_ratio": 0.5},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -302,6 +304,8 @@ def torch_worker(args):
                 p.grad = torch.randn(1000, 1000)
             opt = torch.optim.AdamW(ps, lr=1e-3, weight_decay=1e-2, foreach=False)
             return opt.step
+        if name == "char_gpt_adamw_step":
+            return gpt_step(torch, F)
         if name == "copy_64M":
             # the copy roof as PyTorch sees it: a copy into an existing buffer
             a, b = torch.randn(M64), torch.empty(M64)
@@ -329,6 +333,50 @@ def torch_worker(args):
             print(json.dumps({"case": case["case"], "error": "%s: %s" % (type(e).__name__, e)}),
                   flush=True)
         fn = None
+
+
+def gpt_step(torch, F):
+    """examples/char_gpt.c's model in torch.nn (the same modules and parameter names as
+    src/nn/gpt.c): 4 layers, 4 heads, width 256, context 128, vocabulary 83, tied head,
+    dropout 0.1; one step = zero_grad, forward, cross-entropy, backward, clip 1.0, AdamW
+    (betas 0.9 / 0.95, weight decay 0.1 on matrices; PyTorch's CPU default implementation)."""
+    nn = torch.nn
+    V, CTX, L, H, C, B = 83, 128, 4, 4, 256, 16
+
+    class GPT(nn.Module):
+        def __init__(s):
+            super().__init__()
+            s.tok_emb = nn.Embedding(V, C)
+            s.pos_emb = nn.Embedding(CTX, C)
+            s.drop = nn.Dropout(0.1)
+            s.blocks = nn.Sequential(*[nn.TransformerEncoderLayer(
+                C, H, 4 * C, 0.1, activation="gelu", batch_first=True, norm_first=True)
+                for _ in range(L)])
+            s.norm = nn.LayerNorm(C)
+
+        def forward(s, idx):
+            T = idx.shape[1]
+            h = s.drop(s.tok_emb(idx) + s.pos_emb(torch.arange(T)))
+            mask = torch.triu(torch.full((T, T), float("-inf")), 1)
+            for b in s.blocks:
+                h = b(h, src_mask=mask)
+            return s.norm(h) @ s.tok_emb.weight.t()
+
+    torch.manual_seed(1)
+    m = GPT().train()
+    decay = [p for n, p in m.named_parameters() if p.dim() >= 2 and "emb" not in n]
+    rest = [p for n, p in m.named_parameters() if not (p.dim() >= 2 and "emb" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": rest, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.95))
+    x, y = torch.randint(0, V, (B, CTX)), torch.randint(0, V, (B * CTX,))
+    params = list(m.parameters())
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(m(x).reshape(-1, V), y).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return step
 
 
 # ---- helpers for the parent --------------------------------------------------------------------
@@ -511,7 +559,7 @@ def main():
                             else args.build)
     exe = {name: os.path.join(build, name)
            for name in ("bench_ops", "peak_and_stream", "bench_gemm", "bench_autograd",
-                         "bench_optim")}
+                         "bench_optim", "bench_gpt")}
     missing = [n for n, p in exe.items() if not os.access(p, os.X_OK)]
     if missing and os.path.isdir(build):
         print("bench: building %s in %s" % (" ".join(missing), build), flush=True)

@@ -20,6 +20,7 @@
 #include "nn_recurrent.h"
 #include "nn_functional_attention.h"
 #include "nn_attention.h"
+#include "nn_gpt.h"
 #include "amp.h"
 #include "optim.h"
 #include "train.h"

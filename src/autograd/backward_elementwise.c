@@ -19,8 +19,10 @@
  * Helpers named with a trailing underscore consume (release) their first tensor argument
  * and pass NULL through, so that a chain of ops stops at the first error with its message. */
 #include <math.h>
+#include <string.h>
 
 #include "autograd/autograd.h"
+#include "ops/activation.h"
 
 #define NEED(i) tfw__needs_grad(node, i)
 #define IN(i) tfw__node_input(node, i)
@@ -242,8 +244,23 @@ TFW__EW_UNARY(tan)
 TFW__EW_UNARY(tanh)
 TFW__EW_UNARY(sigmoid)
 TFW__EW_UNARY(erf)
-TFW__EW_UNARY(gelu)
 #undef TFW__EW_UNARY
+
+/* gelu: the fused gelu_backward op when the backward is not recorded (the usual case) and
+ * x and the gradient agree in shape and dtype; the composite d_gelu otherwise (create_graph:
+ * double backward needs registered differentiable ops). */
+tfw_status tfw__backward_gelu(const tfw__node *node, tfw_tensor *const *gout, tfw_tensor **gin) {
+  if (!NEED(0)) return TFW_OK;
+  const tfw_tensor *x = IN(0), *g = gout[0];
+  bool fused = !tfw_grad_enabled() && tfw_tensor_dtype(x) == tfw_tensor_dtype(g) &&
+               tfw_tensor_ndim(x) == tfw_tensor_ndim(g) &&
+               !memcmp(tfw_tensor_shape(x), tfw_tensor_shape(g), sizeof(int64_t) * (size_t)tfw_tensor_ndim(x));
+  return give(node, gin, 0, fused ? tfw__gelu_backward(x, g) : d_gelu(x, NULL, g));
+}
+tfw_status tfw__jvp_gelu(const tfw__call *c, tfw_tensor *const *outputs, tfw_tensor *const *tin,
+                         tfw_tensor **tout) {
+  return tin[0] ? finish(d_gelu(c->in[0], outputs[0], tin[0]), outputs[0], tout) : TFW_OK;
+}
 
 /* sign is piecewise constant: a zero gradient (as PyTorch), not a missing one. */
 tfw_status tfw__backward_sign(const tfw__node *node, tfw_tensor *const *gout, tfw_tensor **gin) {

@@ -99,6 +99,12 @@ void tfw__philox_x16(uint64_t seed, uint64_t c, uint32_t out[64]) {
   for (int l = 0; l < 16; l++) tfw__philox_block(seed, c + (uint64_t)l, out + 4 * l);
 }
 
+void tfw__philox_blocks(uint64_t seed, uint64_t first, int64_t n, uint32_t *out) {
+  int64_t b = 0;
+  for (; b + 16 <= n; b += 16) tfw__philox_x16(seed, first + (uint64_t)b, out + 4 * b);
+  for (; b < n; b++) tfw__philox_block(seed, first + (uint64_t)b, out + 4 * b);
+}
+
 static pthread_mutex_t g_rng_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t g_seed = TFW__RNG_DEFAULT_SEED;
 static uint64_t g_offset = 0;

@@ -36,6 +36,9 @@ static inline void tfw__philox_block(uint64_t seed, uint64_t c, uint32_t out[4])
  * AVX-512 computes the 16 blocks in the 16 lanes of a vector (bit-identical to the scalar
  * generator); other CPUs loop over tfw__philox_block. */
 void tfw__philox_x16(uint64_t seed, uint64_t c, uint32_t out[64]);
+/* Blocks first .. first + n - 1 of the stream of seed: out[4 * b + w] = word w of block
+ * first + b (the same bits as tfw__philox_block; 16 at a time through tfw__philox_x16). */
+void tfw__philox_blocks(uint64_t seed, uint64_t first, int64_t n, uint32_t *out);
 
 /* ---- bits -> floats ------------------------------------------------------------------ */
 /* U[0, 1) with the top `bits` bits of x (bits <= 24): k * 2^-bits, exact in f32, and exact

@@ -84,6 +84,37 @@ DEF_ACT(softplus_f64, double, x * P->ad > P->bd ? x : softplus1(x * P->ad) / P->
 DEF_ACT(softsign_f32, float, x / (1.0f + tfw__vm_abs(x)))
 DEF_ACT(softsign_f64, double, x / (1.0 + fabs(x)))
 
+/* gelu'(x) g = (Phi(x) + x phi(x)) g with Phi(x) = (1 + erf(x / sqrt 2)) / 2 and
+ * phi(x) = exp(-x^2 / 2) / sqrt(2 pi): one pass instead of gelu's composite rule (eleven
+ * elementwise ops over the MLP activations). Inputs p[1] = x, p[2] = g. */
+static TFW_CLONES void gelu_bwd_f32(int64_t n, char **p, const int64_t *s, void *ctx) {
+  (void)ctx;
+  const float r2 = 0.707106781186547524f, rpi = 0.398942280401432678f; /* 1/sqrt2, 1/sqrt(2pi) */
+  if (s[0] == 4 && s[1] == 4 && s[2] == 4) {
+    float *restrict o = (float *)p[0];
+    const float *restrict x = (const float *)p[1], *restrict g = (const float *)p[2];
+    for (int64_t i = 0; i < n; i++) {
+      float v = x[i];
+      float d = 0.5f * (1.0f + tfw__erff(v * r2)) + v * rpi * tfw__expf(-0.5f * v * v);
+      o[i] = g[i] * d;
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) {
+      float v = *(const float *)(p[1] + i * s[1]), gv = *(const float *)(p[2] + i * s[2]);
+      float d = 0.5f * (1.0f + tfw__erff(v * r2)) + v * rpi * tfw__expf(-0.5f * v * v);
+      *(float *)(p[0] + i * s[0]) = gv * d;
+    }
+  }
+}
+static void gelu_bwd_f64(int64_t n, char **p, const int64_t *s, void *ctx) {
+  (void)ctx;
+  for (int64_t i = 0; i < n; i++) {
+    double v = *(const double *)(p[1] + i * s[1]), gv = *(const double *)(p[2] + i * s[2]);
+    double d = 0.5 * (1.0 + erf(v * M_SQRT1_2)) + v * 0.5 * M_2_SQRTPI * M_SQRT1_2 * exp(-0.5 * v * v);
+    *(double *)(p[0] + i * s[0]) = gv * d;
+  }
+}
+
 static TFW_CLONES void glu_f32(int64_t n, char **p, const int64_t *s, void *ctx) {
   (void)ctx;
   if (s[0] == 4 && s[1] == 4 && s[2] == 4) {
@@ -225,6 +256,36 @@ tfw_status tfw__kernel_glu(const tfw__call *c, tfw_tensor **out) {
   return st;
 }
 
+tfw_status tfw__infer_gelu_backward(const tfw__call *c, tfw__meta *out) {
+  const tfw_tensor *x = c->in[0], *g = c->in[1];
+  if (tfw__check_float("gelu_backward", "x", x) || tfw__check_float("gelu_backward", "grad", g))
+    return TFW_EDTYPE;
+  char b1[TFW__SHAPE_BUF], b2[TFW__SHAPE_BUF];
+  if (x->ndim != g->ndim || memcmp(x->shape, g->shape, sizeof(int64_t) * (size_t)x->ndim))
+    return tfw__error(TFW_ESHAPE, "gelu_backward: x %s and grad %s must have the same shape",
+                      tfw__shape_str(b1, sizeof b1, x->ndim, x->shape),
+                      tfw__shape_str(b2, sizeof b2, g->ndim, g->shape));
+  if (x->dtype != g->dtype)
+    return tfw__error(TFW_EDTYPE, "gelu_backward: x (%s) and grad (%s) must have one dtype",
+                      tfw_dtype_name(x->dtype), tfw_dtype_name(g->dtype));
+  out->dtype = x->dtype;
+  out->ndim = x->ndim;
+  memcpy(out->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+  return TFW_OK;
+}
+
+tfw_status tfw__kernel_gelu_backward(const tfw__call *c, tfw_tensor **out) {
+  bool f64 = out[0]->dtype == TFW_DTYPE_F64;
+  return run_act(out[0], 2, c->in, f64 ? gelu_bwd_f64 : gelu_bwd_f32, NULL);
+}
+
+tfw_tensor *tfw__gelu_backward(const tfw_tensor *x, const tfw_tensor *g) {
+  const tfw_tensor *in[2] = {x, g};
+  tfw__call c;
+  tfw__call_init(&c, TFW__OP_gelu_backward, 2, in);
+  return tfw__op_run(&c);
+}
+
 /* ---- samples -------------------------------------------------------------------------------- */
 
 int tfw__sample_act(const tfw__op_def *op, tfw__call *calls, int cap) {
@@ -246,6 +307,23 @@ int tfw__sample_act(const tfw__op_def *op, tfw__call *calls, int cap) {
     calls[n].a.f[0] = spec[k].f0;
     calls[n].a.f[1] = spec[k].f1;
     n++;
+  }
+  return n;
+}
+
+int tfw__sample_gelu_backward(const tfw__op_def *op, tfw__call *calls, int cap) {
+  static const int64_t s1[2] = {3, 5}, s2[3] = {2, 3, 4};
+  const struct { tfw_dtype dt; int nd; const int64_t *s; tfw__layout l; } spec[3] = {
+      {TFW_DTYPE_F32, 2, s1, TFW__LAYOUT_CONTIGUOUS},
+      {TFW_DTYPE_F64, 3, s2, TFW__LAYOUT_STRIDED},
+      {TFW_DTYPE_BF16, 2, s1, TFW__LAYOUT_CONTIGUOUS}};
+  int n = 0;
+  for (int k = 0; k < 3 && n < cap; k++) {
+    const tfw_tensor *in[2] = {
+        tfw__sample_tensor(spec[k].dt, spec[k].nd, spec[k].s, -6, 6, 40 + (uint64_t)k, spec[k].l),
+        tfw__sample_tensor(spec[k].dt, spec[k].nd, spec[k].s, -2, 2, 50 + (uint64_t)k, spec[k].l)};
+    if (!in[0] || !in[1]) break;
+    tfw__call_init(&calls[n++], op->id, 2, in);
   }
   return n;
 }

@@ -7,4 +7,7 @@
 /* Runs activation op id on x with attributes f[0] = f0, f[1] = f1 (new reference or NULL). */
 tfw_tensor *tfw__act(tfw__op_id id, const tfw_tensor *x, double f0, double f1);
 
+/* g * gelu'(x) for the exact gelu, fused (op gelu_backward; not differentiable itself). */
+tfw_tensor *tfw__gelu_backward(const tfw_tensor *x, const tfw_tensor *g);
+
 #endif

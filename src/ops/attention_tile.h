@@ -30,17 +30,15 @@ static void AT_NAME(mask_tile)(const tfw__att *g, int64_t bh, int64_t i0, int64_
     }
 }
 
-/* The dropout multipliers of row r, keys j0 .. j0 + nk - 1 (j0 a multiple of 4). */
+/* The dropout multipliers of row r, keys j0 .. j0 + nk - 1 (j0 a multiple of 4, nk <= BK);
+ * the draws come from tfw__philox_blocks (vectorised) in one call per row. */
 static void AT_NAME(drop_row)(const tfw__att *g, int64_t r, int64_t j0, int64_t nk, AT_T *mult) {
   uint64_t nbj = (uint64_t)((g->Lk + 3) / 4);
   AT_T keep = (AT_T)(1.0 / (1.0 - g->p));
   float p = (float)g->p;
-  for (int64_t j = 0; j < nk; j += 4) {
-    uint32_t w[4];
-    tfw__philox_block(g->seed, g->offset + (uint64_t)r * nbj + (uint64_t)((j0 + j) / 4), w);
-    for (int t = 0; t < 4 && j + t < nk; t++)
-      mult[j + t] = tfw__u32_to_unit_f32(w[t]) < p ? (AT_T)0 : keep;
-  }
+  uint32_t w[BK + 4];
+  tfw__philox_blocks(g->seed, g->offset + (uint64_t)r * nbj + (uint64_t)(j0 / 4), (nk + 3) / 4, w);
+  for (int64_t j = 0; j < nk; j++) mult[j] = tfw__u32_to_unit_f32(w[j]) < p ? (AT_T)0 : keep;
 }
 
 static AT_CLONES AT_T AT_NAME(row_max)(const AT_T *x, int64_t n) {

@@ -499,3 +499,26 @@ Test(random, registry_samples) {
   }
   th_expect_no_leaks();
 }
+
+/* tfw__philox_blocks (vectorised) gives the bits of tfw__philox4x32_10 block by block, for
+ * lengths around the vector width and counters whose low word wraps into the high word. */
+Test(random, philox_blocks_equal_single_blocks) {
+  const uint64_t seeds[2] = {0, UINT64_C(0x0123456789ABCDEF)};
+  const uint64_t firsts[3] = {0, UINT64_C(0xFFFFFFF7), UINT64_C(0x7FFFFFFFFFFFFFF0)};
+  const int64_t lens[6] = {1, 15, 16, 17, 33, 100};
+  uint32_t got[400], want[4];
+  for (int s = 0; s < 2; s++)
+    for (int f = 0; f < 3; f++)
+      for (int l = 0; l < 6; l++) {
+        tfw__philox_blocks(seeds[s], firsts[f], lens[l], got);
+        for (int64_t b = 0; b < lens[l]; b++) {
+          uint64_t c = firsts[f] + (uint64_t)b;
+          uint32_t ctr[4] = {(uint32_t)c, (uint32_t)(c >> 32), 0, 0};
+          const uint32_t key[2] = {(uint32_t)seeds[s], (uint32_t)(seeds[s] >> 32)};
+          tfw__philox4x32_10(ctr, key, want);
+          for (int w = 0; w < 4; w++)
+            cr_assert_eq(got[4 * b + w], want[w], "seed %d first %d len %lld block %lld word %d",
+                         s, f, (long long)lens[l], (long long)b, w);
+        }
+      }
+}
