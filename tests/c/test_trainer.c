@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -243,7 +244,13 @@ Test(trainer, sigkill_and_resume_is_bit_exact, .timeout = 600) {
   char ref[256], run[256];
   tmpdir(ref, sizeof ref, "ref");
   tmpdir(run, sizeof run, "kill");
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   cr_assert_eq(run_child(ref, 0), 0, "uninterrupted run");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  /* the uninterrupted run's time T scales the kill delays, so that the number of kills does
+   * not depend on the machine's speed or load */
+  double total_us = 1e6 * (double)(t1.tv_sec - t0.tv_sec) + 1e-3 * (double)(t1.tv_nsec - t0.tv_nsec);
 
   uint64_t rng = 12345;
   int kills = 0, finished = 0;
@@ -251,9 +258,9 @@ Test(trainer, sigkill_and_resume_is_bit_exact, .timeout = 600) {
   snprintf(ckdir, sizeof ckdir, "%s/checkpoints", run);
   int64_t last_step = -1;
   for (int attempt = 0; attempt < 200 && !finished; attempt++) {
-    /* a run takes ~3 s, most of it in the per-step checkpoint writes (fsync): kills after
-     * 3-250 ms land in start-up, in training steps and inside writes */
-    int us = (int)th_rand_uniform(&rng, 3000, 250000);
+    /* most of a run's time is in the per-step checkpoint writes (fsync): kills after
+     * 2 ms + 0.5%..5% of T land in start-up, in training steps and inside writes */
+    int us = 2000 + (int)(th_rand_uniform(&rng, 0.005, 0.05) * total_us);
     int rc = run_child(run, kills < 60 ? us : 0);
     if (rc == 0) {
       finished = 1;

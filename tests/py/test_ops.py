@@ -232,7 +232,7 @@ def test_every_registry_op_is_bound():
         # internal backward / helper ops, reachable with tenflower._C._op(name, ...)
         "layer_norm_backward", "rms_norm_backward", "conv_weight_grad", "avg_pool_backward",
         "adaptive_avg_pool2d_backward", "cross_entropy_backward", "selective_scan_backward",
-        "sdpa_backward", "sdpa_dropout_mask",
+        "sdpa_backward", "sdpa_dropout_mask", "gelu_backward",
     }
     names = {op["name"] for op in tf._C._registry()}
     missing = names - bound - elsewhere
