@@ -480,6 +480,17 @@ static PyObject *f_set_data(PyObject *m, PyObject *a) {
   Py_RETURN_NONE;
 }
 
+/* _swap(a, b): exchanges the C tensors of two Tensor objects (checkpointing swaps module
+ * parameters with the recomputation's leaves and back) */
+static PyObject *f_swap(PyObject *m, PyObject *a) {
+  PyObject *x, *y;
+  if (!PyArg_ParseTuple(a, "O!O!", &TfpyTensor_Type, &x, &TfpyTensor_Type, &y)) return NULL;
+  tfw_tensor *t = T(x);
+  T(x) = T(y);
+  T(y) = t;
+  Py_RETURN_NONE;
+}
+
 /* _same(a, b): whether two Tensor objects share one tfw_tensor */
 static PyObject *f_same(PyObject *m, PyObject *a) {
   PyObject *x, *y;
@@ -714,6 +725,7 @@ static PyMethodDef nn_methods[] = {
     {"_wrap_as", f_wrap_as, METH_VARARGS, NULL},
     {"_set_data", f_set_data, METH_VARARGS, NULL},
     {"_same", f_same, METH_VARARGS, NULL},
+    {"_swap", f_swap, METH_VARARGS, NULL},
     {"_cmodule", f_cmodule, METH_VARARGS, NULL},
     {NULL},
 };
