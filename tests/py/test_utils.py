@@ -189,3 +189,25 @@ def test_idx_mnist_and_loader(tmp_path):
         tf.data.idx_read(tmp_path / "junk")
     with pytest.raises(tf.TensorIOError):
         tf.data.mnist_load(tmp_path / "nowhere")
+
+
+def test_mnist_example_runs(tmp_path):
+    """examples/mnist.py end to end on a tiny IDX set (2 epochs, StepLR, save)."""
+    import subprocess
+    import sys
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, (128,), dtype=np.uint8)
+    imgs = (labels[:, None, None] * 25 + rng.integers(0, 20, (128, 28, 28))).astype(np.uint8)
+    for split in ("train", "t10k"):
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte", imgs)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte", labels)
+    ex = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "mnist.py")
+    r = subprocess.run([sys.executable, ex, "--epochs", "2", "--batch-size", "32",
+                        "--test-batch-size", "64", "--data-dir", str(tmp_path), "--save-model",
+                        "--log-interval", "2"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("Test set: Average loss") == 2
+    assert "Train Epoch: 2 [64/128 (50%)]" in r.stdout
+    sd = tf.load(tmp_path / "mnist_cnn.safetensors")
+    assert tuple(sd["fc1.weight"].shape) == (128, 9216)

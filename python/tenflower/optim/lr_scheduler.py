@@ -13,6 +13,9 @@ __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnea
 class LRScheduler:
     def __init__(self, optimizer, kind, *args):
         if not hasattr(optimizer, "_c"):
+            if kind in _PY_SCHEDULES:  # Python optimizers (Adadelta): closed form in Python
+                self._py_init(optimizer, kind, args)
+                return
             raise TypeError(f"{type(optimizer).__name__} is not a tenflower Optimizer")
         optimizer._sync()
         for g in optimizer.param_groups:
@@ -23,12 +26,27 @@ class LRScheduler:
         optimizer._pull()
         self._last_lr = self._read_lrs()
 
+    def _py_init(self, optimizer, kind, args):
+        self.optimizer, self._s = optimizer, None
+        for g in optimizer.param_groups:
+            g.setdefault("initial_lr", g["lr"])
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self._py = (_PY_SCHEDULES[kind], args)
+        self._epoch = 0
+        self._py_apply()
+
+    def _py_apply(self):
+        fn, args = self._py
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = fn(base, self._epoch, *args)
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+
     def _read_lrs(self):
         return [self._s.last_lr(i) for i in range(len(self.optimizer.param_groups))]
 
     @property
     def last_epoch(self):
-        return self._s.last_epoch()
+        return self._epoch if self._s is None else self._s.last_epoch()
 
     def get_last_lr(self):
         return list(self._last_lr)
@@ -36,6 +54,10 @@ class LRScheduler:
     def step(self, epoch=None):
         if epoch is not None:
             raise NotImplementedError("step(epoch) is deprecated in PyTorch and not supported")
+        if self._s is None:
+            self._epoch += 1
+            self._py_apply()
+            return
         self.optimizer._sync()
         self._s.step()
         self.optimizer._pull()
@@ -50,6 +72,12 @@ class LRScheduler:
 
 
 _LRScheduler = LRScheduler
+
+# closed forms for optimizers implemented in Python (no C optimizer to drive)
+_PY_SCHEDULES = {
+    "StepLR": lambda base, e, step_size, gamma: base * gamma ** (e // step_size),
+    "ExponentialLR": lambda base, e, gamma: base * gamma ** e,
+}
 
 
 class StepLR(LRScheduler):

@@ -292,3 +292,68 @@ class Lion(Optimizer):
         _check(lr, 0.0, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay,
                                       maximize=maximize))
+
+
+class Adadelta:
+    """torch.optim.Adadelta (PyTorch's MNIST example uses it). The C library has no Adadelta:
+    this one updates in Python with tensor ops under no-grad (a handful of ops per parameter)."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False,
+                 foreach=None, differentiable=False):
+        if lr < 0 or not 0.0 <= rho <= 1.0 or eps < 0 or weight_decay < 0:
+            raise ValueError("Adadelta: invalid hyperparameter")
+        self.defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                             maximize=maximize)
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.param_groups = []
+        for g in groups:
+            g = dict(g)
+            g["params"] = [g["params"]] if isinstance(g["params"], _Tensor) else list(g["params"])
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)
+            self.param_groups.append(g)
+        self.state = {}
+
+    def zero_grad(self, set_to_none=True):
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            prev = _C._set_grad_enabled(True)
+            try:
+                loss = closure()
+            finally:
+                _C._set_grad_enabled(prev)
+        prev = _C._set_grad_enabled(False)
+        try:
+            for g in self.param_groups:
+                lr, rho, eps, wd = g["lr"], g["rho"], g["eps"], g["weight_decay"]
+                for p in g["params"]:
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    if g["maximize"]:
+                        grad = -grad
+                    if wd:
+                        grad = grad + wd * p
+                    st = self.state.get(id(p))
+                    if st is None:
+                        st = self.state[id(p)] = {"step": 0, "square_avg": _C.zeros(p.shape, dtype=p.dtype),
+                                                   "acc_delta": _C.zeros(p.shape, dtype=p.dtype)}
+                    st["step"] += 1
+                    sq = st["square_avg"].mul_(rho)
+                    sq += (1 - rho) * grad * grad
+                    delta = ((st["acc_delta"] + eps).sqrt() / (sq + eps).sqrt()) * grad
+                    acc = st["acc_delta"].mul_(rho)
+                    acc += (1 - rho) * delta * delta
+                    p -= lr * delta
+        finally:
+            _C._set_grad_enabled(prev)
+        return loss
