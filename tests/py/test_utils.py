@@ -205,7 +205,9 @@ def test_mnist_example_runs(tmp_path):
     r = subprocess.run([sys.executable, ex, "--epochs", "2", "--batch-size", "32",
                         "--test-batch-size", "64", "--data-dir", str(tmp_path), "--save-model",
                         "--log-interval", "2"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=120, env=dict(os.environ))
+                       timeout=120,
+                       env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                           os.path.dirname(os.path.abspath(tf.__file__)))))
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("Test set: Average loss") == 2
     assert "Train Epoch: 2 [64/128 (50%)]" in r.stdout
