@@ -22,8 +22,8 @@ def _single(v):
 # ---- linear, convolution, pooling --------------------------------------------------------------
 
 def linear(input, weight, bias=None):
-    if bias is not None and input.ndim == 2:
-        return _C.addmm(bias, input, weight.t())
+    # matmul with the transposed view + add, as the C library's Linear (the GEMM reads the
+    # weight transposed; addmm would be slower in backward)
     out = _C.matmul(input, weight.t())
     return out if bias is None else out + bias
 
