@@ -29,6 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402  (bench/e2e.py)
+import python_speed  # noqa: E402  (bench/python_speed.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -81,6 +82,11 @@ CASES = [
      "target_ratio": 0.5},
     # the char GPT of examples/char_gpt.c (bench/bench_gpt.c): one full AdamW training step
     {"case": "char_gpt_adamw_step", "kind": "autograd", "exe": "bench_gpt", "target_ratio": 0.5},
+    # the Python package (bench/python_speed.py), issue 7: import time ratio <= 0.1, per-op
+    # overhead of 10,000 tiny adds ratio <= 0.5, MNIST CNN step from Python within 10% of C
+    {"case": "py_import", "kind": "python"},
+    {"case": "py_add_overhead_10k", "kind": "python"},
+    {"case": "py_mnist_cnn_step", "kind": "python"},
     # ours only: peak memory of a 16-layer MLP step with and without activation checkpointing
     {"case": "checkpoint_mlp16", "kind": "info", "exe": "bench_autograd"},
 ]
@@ -322,7 +328,7 @@ def torch_worker(args):
     for case in CASES:
         if wanted and case["case"] not in wanted:
             continue
-        if case["kind"] in ("info", "e2e"):
+        if case["kind"] in ("info", "e2e", "python"):
             continue
         try:
             fn = make(case)
@@ -621,7 +627,7 @@ def main():
     # 3. ops through the public API, one process per case (a crash costs one case only)
     for c in CASES:
         name = c["case"]
-        if name not in wanted or c["kind"] in ("roof", "e2e"):
+        if name not in wanted or c["kind"] in ("roof", "e2e", "python"):
             continue
         print("bench: tenflower %s" % name, flush=True)
         rows, err = run_cmd([exe[c.get("exe", "bench_ops")], "--threads", str(threads),
@@ -697,9 +703,24 @@ def main():
 
     # 6. rows
     results = []
+    py_rows = None
     for c in CASES:
         name = c["case"]
         if name not in wanted:
+            continue
+        if c["kind"] == "python":  # bench/python_speed.py, all three rows at once
+            if py_rows is None:
+                print("bench: Python package speed (import, per-op overhead, CNN step)",
+                      flush=True)
+                try:
+                    py_rows = {r["case"]: r for r in python_speed.rows(
+                        build, threads, py, args.no_torch, args.min_time)}
+                except (OSError, subprocess.CalledProcessError) as e:
+                    py_rows = {}
+                    notes.append("python_speed failed: %s" % e)
+            row = dict(py_rows.get(name, {"case": name, "kind": "python", "error": "no output"}))
+            row["cpu"] = machine["cpu"]
+            results.append(row)
             continue
         if c["kind"] == "e2e":  # whole programs, both sides timed from outside (bench/e2e.py)
             print("bench: end to end %s (both sides)" % name, flush=True)

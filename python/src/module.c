@@ -666,6 +666,7 @@ PyMODINIT_FUNC PyInit__C(void) {
   }
   if (PyModule_AddStringConstant(m, "__version__", tfw_version()) < 0) goto fail;
   if (tfpy_ops_init(m) < 0) goto fail;
+  if (tfpy_nn_init(m) < 0 || tfpy_train_init(m) < 0) goto fail;
   return m;
 fail:
   Py_DECREF(m);

@@ -80,6 +80,11 @@ const char *tfpy_buffer_format(tfw_dtype dt); /* NULL for bfloat16 */
 
 /* ops.c */
 int tfpy_ops_init(PyObject *module);
+
+/* nn.c: functionals, initialisers, C-backed modules; train.c: optimizers, schedulers,
+ * clipping, safetensors, autocast, checkpointing, tangents, data */
+int tfpy_nn_init(PyObject *module);
+int tfpy_train_init(PyObject *module);
 PyObject *tfpy_raw_op(PyObject *mod, PyObject *args, PyObject *kwargs);
 
 /* Runs a registry call with the GIL released; out[] receives n_out references. */

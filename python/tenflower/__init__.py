@@ -93,6 +93,10 @@ from .autograd import no_grad, enable_grad, set_grad_enabled  # noqa: E402,F401
 from . import autograd  # noqa: E402,F401
 from . import nn  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
+from . import amp  # noqa: E402,F401
+from . import utils  # noqa: E402,F401
+from . import data  # noqa: E402,F401
+from .serialization import save, load  # noqa: E402,F401
 
 
 def is_tensor(obj):

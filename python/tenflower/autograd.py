@@ -86,3 +86,6 @@ class detect_anomaly:
 
 def set_detect_anomaly(mode):
     return _C._set_anomaly_enabled(mode)
+
+
+from . import _autograd_functional as functional  # noqa: E402,F401

@@ -53,6 +53,11 @@ bool tfw__requires_grad(const tfw_tensor *t);
 /* Called by the dispatcher after a successful kernel: records a node when grad mode is on,
  * the op is differentiable and an input requires grad. */
 tfw_status tfw__autograd_record(const tfw__call *c, tfw_tensor **out);
+/* tfw_checkpoint whose ctx is owned: ctx_free(ctx) (may be NULL) runs exactly once, when the
+ * recorded node dies, or before returning when nothing was recorded or on failure (used by
+ * the Python bindings to hold the Python callable). */
+tfw_status tfw__checkpoint_ex(tfw_fn fn, void *ctx, void (*ctx_free)(void *ctx), int n_in,
+                              tfw_tensor *const *inputs, int n_out, tfw_tensor **outputs);
 /* Called by the dispatcher after a successful kernel: propagates forward-mode tangents
  * through the op's JVP rule when an input carries one. */
 tfw_status tfw__forward_ad_record(const tfw__call *c, tfw_tensor **out);

@@ -20,6 +20,7 @@
 typedef struct ckpt {
   tfw_fn fn;
   void *ctx;
+  void (*ctx_free)(void *ctx); /* tfw__checkpoint_ex: frees ctx with the node */
   uint64_t seed, offset; /* RNG state at the forward */
   tfw_autocast_state amp; /* autocast policy at the forward */
 } ckpt;
@@ -31,7 +32,11 @@ static tfw_status ckpt_backward(const tfw__node *node, tfw_tensor *const *gout, 
    tfw__jvp_none, "activation checkpoint (tfw_checkpoint); not in the registry"}
 static const tfw__op_def k_ckpt_ops[TFW__MAX_OUT] = {CKPT_DEF(1), CKPT_DEF(2)};
 
-static void ckpt_free(void *p) { tfw__free(p); }
+static void ckpt_free(void *p) {
+  ckpt *ck = p;
+  if (ck->ctx_free) ck->ctx_free(ck->ctx);
+  tfw__free(p);
+}
 
 static void release_n(int n, tfw_tensor **t) {
   for (int i = 0; i < n; i++) {
@@ -53,6 +58,23 @@ static tfw_status call_fn(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *in,
 
 tfw_status tfw_checkpoint(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inputs, int n_out,
                           tfw_tensor **outputs) {
+  return tfw__checkpoint_ex(fn, ctx, NULL, n_in, inputs, n_out, outputs);
+}
+
+/* ctx_free(ctx) is called exactly once: when the recorded node dies, or before returning
+ * when nothing was recorded (or on failure). */
+static tfw_status plain_call(tfw_fn fn, void *ctx, void (*ctx_free)(void *), int n_in,
+                             tfw_tensor *const *inputs, int n_out, tfw_tensor **outputs);
+
+tfw_status tfw__checkpoint_ex(tfw_fn fn, void *ctx, void (*ctx_free)(void *), int n_in,
+                              tfw_tensor *const *inputs, int n_out, tfw_tensor **outputs) {
+  tfw_status st = TFW_OK;
+  if (!fn || !inputs || !outputs) st = TFW_EVALUE;
+  else if (n_in < 1 || n_in > TFW__MAX_IN || n_out < 1 || n_out > TFW__MAX_OUT) st = TFW_EVALUE;
+  if (st) {
+    if (ctx_free) ctx_free(ctx);
+    ctx_free = NULL;
+  }
   if (!fn || !inputs || !outputs)
     return tfw__error(TFW_EVALUE, "checkpoint: fn, inputs and outputs must be given");
   if (n_in < 1 || n_in > TFW__MAX_IN || n_out < 1 || n_out > TFW__MAX_OUT)
@@ -61,24 +83,31 @@ tfw_status tfw_checkpoint(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inp
   for (int k = 0; k < n_out; k++) outputs[k] = NULL;
   bool any = false;
   for (int i = 0; i < n_in; i++) {
-    if (tfw__check_tensor("checkpoint", "input", inputs[i])) return TFW_EVALUE;
+    if (tfw__check_tensor("checkpoint", "input", inputs[i])) {
+      if (ctx_free) ctx_free(ctx);
+      return TFW_EVALUE;
+    }
     any = any || tfw__requires_grad(inputs[i]);
   }
   if (!any || !tfw_grad_enabled()) /* nothing to record: a plain call */
-    return call_fn(fn, ctx, n_in, inputs, n_out, outputs);
+    return plain_call(fn, ctx, ctx_free, n_in, inputs, n_out, outputs);
 
   ckpt *ck = tfw__calloc(1, sizeof *ck);
-  if (!ck) return tfw__error(TFW_ENOMEM, "checkpoint: out of memory");
+  if (!ck) {
+    if (ctx_free) ctx_free(ctx);
+    return tfw__error(TFW_ENOMEM, "checkpoint: out of memory");
+  }
   ck->fn = fn;
   ck->ctx = ctx;
+  ck->ctx_free = ctx_free;
   tfw_rng_get_state(&ck->seed, &ck->offset);
   ck->amp = tfw_autocast_get();
   tfw_tensor *raw[TFW__MAX_OUT];
   tfw_set_grad_enabled(false);
-  tfw_status st = call_fn(fn, ctx, n_in, inputs, n_out, raw);
+  st = call_fn(fn, ctx, n_in, inputs, n_out, raw);
   tfw_set_grad_enabled(true);
   if (st) {
-    tfw__free(ck);
+    ckpt_free(ck);
     return st;
   }
   /* fresh handles, so that fn may return views or its inputs themselves */
@@ -104,9 +133,16 @@ tfw_status tfw_checkpoint(tfw_fn fn, void *ctx, int n_in, tfw_tensor *const *inp
     node->ctx = ck;
     node->ctx_free = ckpt_free;
   } else {
-    tfw__free(ck); /* no floating output: nothing to differentiate */
+    ckpt_free(ck); /* no floating output (or recording failed): nothing to differentiate */
   }
   if (st) release_n(n_out, outputs);
+  return st;
+}
+
+static tfw_status plain_call(tfw_fn fn, void *ctx, void (*ctx_free)(void *), int n_in,
+                             tfw_tensor *const *inputs, int n_out, tfw_tensor **outputs) {
+  tfw_status st = call_fn(fn, ctx, n_in, inputs, n_out, outputs);
+  if (ctx_free) ctx_free(ctx);
   return st;
 }
 

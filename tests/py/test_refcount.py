@@ -65,3 +65,30 @@ def test_interop_and_autograd_do_not_leak():
 
     run(body, n=5000)
     assert sys.getrefcount(a) == rc
+
+
+def test_nn_optim_checkpoint_loops_do_not_leak():
+    """Module forward/backward, optimizer + scheduler steps, state_dict, checkpointing (the
+    Python callable held by the graph node is released with it), jvp tangents."""
+    import tenflower.nn as nn
+    from tenflower.utils.checkpoint import checkpoint
+    m = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.LayerNorm(4), nn.Linear(4, 2))
+    opt = tf.optim.AdamW(m.parameters(), lr=1e-3)
+    sched = tf.optim.lr_scheduler.CosineAnnealingLR(opt, 100000)
+    x = tf.ones(3, 4)
+
+    def fn(a):
+        return (a * 2).tanh()
+
+    def body():
+        opt.zero_grad()
+        y = m(x).sum() + checkpoint(fn, m(x)).sum()
+        y.backward()
+        opt.step()
+        sched.step()
+        m.state_dict()
+        tf.autograd.functional.jvp(fn, x, x)
+
+    rc = sys.getrefcount(fn)
+    run(body, 2000)
+    assert sys.getrefcount(fn) == rc
