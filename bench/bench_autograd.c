@@ -25,20 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <tenflower/tenflower.h>
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "bench_common.h"
 
 /* ---- MLP ------------------------------------------------------------------------------------ */
 static tfw_tensor *W[3], *B[3], *X;
@@ -164,12 +154,12 @@ static void checkpoint_case(int threads) {
   for (int rep = 0; rep < 3; rep++)
     for (int k = 0; k < 2; k++) {
       int64_t p;
-      double t0 = now_s();
+      double t0 = bench_now_s();
       if (mlp16(k == 1, &p)) {
-        printf("{\"case\":\"checkpoint_mlp16\",\"error\":\"%s\"}\n", tfw_last_error());
+        bench_print_error("checkpoint_mlp16", tfw_last_error());
         return;
       }
-      double t = (now_s() - t0) * 1e3;
+      double t = (bench_now_s() - t0) * 1e3;
       if (t < ms[k]) ms[k] = t;
       peak[k] = p;
     }
@@ -308,12 +298,6 @@ static int cnn_train_step(void) {
   return st == TFW_OK ? 0 : -1;
 }
 
-typedef struct {
-  const char *name;
-  void (*setup)(void);
-  int (*step)(void);
-} bcase;
-
 /* ---- cross-entropy: logits [8192, 1024], int64 targets, mean reduction ------------------- */
 static tfw_tensor *CE_X, *CE_T;
 
@@ -333,7 +317,7 @@ static int ce_step(void) {
   return st == TFW_OK ? 0 : -1;
 }
 
-static const bcase CASES[] = {
+static const bench_step_case CASES[] = {
     {"cross_entropy_8192x1024", ce_setup, ce_step},
     {"conv2d_mnist_b64", convnet_setup, convnet_step},
     {"mnist_cnn_fwd_bwd", cnn_setup, cnn_step},
@@ -345,40 +329,10 @@ static const bcase CASES[] = {
 };
 
 int main(int argc, char **argv) {
-  int threads = 2;
-  double min_time = 0.3;
-  const char *only = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-  }
-  tfw_set_num_threads(threads);
-  if (!only || strstr(only, "checkpoint_mlp16")) checkpoint_case(threads);
-  for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
-    if (only && !strstr(only, CASES[c].name)) continue;
-    CASES[c].setup();
-    if (CASES[c].step() || CASES[c].step()) {
-      printf("{\"case\":\"%s\",\"error\":\"%s\"}\n", CASES[c].name, tfw_last_error());
-      continue;
-    }
-    double t0 = now_s();
-    CASES[c].step();
-    double est = now_s() - t0;
-    int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
-    if (reps < 5) reps = 5;
-    if (reps > 100000) reps = 100000;
-    double *ts = malloc(sizeof(double) * (size_t)reps);
-    for (int r = 0; r < reps; r++) {
-      t0 = now_s();
-      CASES[c].step();
-      ts[r] = now_s() - t0;
-    }
-    qsort(ts, (size_t)reps, sizeof(double), cmp_double);
-    printf("{\"case\":\"%s\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,\"threads\":%d}\n",
-           CASES[c].name, ts[0] * 1e3, ts[reps / 2] * 1e3, reps, threads);
-    fflush(stdout);
-    free(ts);
-  }
+  bench_args a = {.threads = 2, .min_time = 0.3};
+  for (int i = 1; i < argc; i++) bench_parse_arg(&a, argc, argv, &i);
+  tfw_set_num_threads(a.threads);
+  if (!a.only || strstr(a.only, "checkpoint_mlp16")) checkpoint_case(a.threads);
+  bench_run_cases(CASES, sizeof CASES / sizeof CASES[0], &a);
   return 0;
 }

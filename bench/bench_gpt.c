@@ -11,24 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <tenflower/tenflower.h>
+
+#include "bench_common.h"
 
 #define B 16
 #define T 128
 #define V 83
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static tfw_module *MODEL;
 static tfw_optimizer *OPT;
@@ -57,67 +47,47 @@ static double PHASE[4]; /* --steps: seconds in forward + loss, backward, clip, A
 
 static int step(void) {
   if (!MODEL || !OPT) return -1;
-  double t0 = now_s();
+  double t0 = bench_now_s();
   tfw_optimizer_zero_grad(OPT, true);
   tfw_tensor *lg = tfw_gpt_forward(MODEL, X);
   tfw_tensor *flat = lg ? tfw_reshape(lg, 2, (int64_t[]){B * T, V}) : NULL;
   tfw_tensor *loss = flat ? tfw_cross_entropy(flat, Y, NULL, "mean", -100, 0.0) : NULL;
   tfw_release(lg), tfw_release(flat);
   if (!loss) return -1;
-  double t1 = now_s();
+  double t1 = bench_now_s();
   tfw_status st = tfw_backward(loss, NULL, false, false);
   tfw_release(loss);
-  double t2 = now_s(), norm;
+  double t2 = bench_now_s(), norm;
   if (!st) st = tfw_clip_grad_norm_(NP, PARAMS, 1.0, 2.0, false, &norm);
-  double t3 = now_s();
+  double t3 = bench_now_s();
   if (!st) st = tfw_optimizer_step(OPT);
-  double t4 = now_s();
+  double t4 = bench_now_s();
   PHASE[0] += t1 - t0, PHASE[1] += t2 - t1, PHASE[2] += t3 - t2, PHASE[3] += t4 - t3;
   return st == TFW_OK ? 0 : -1;
 }
 
 int main(int argc, char **argv) {
-  int threads = 2, steps = 0;
-  double min_time = 0.3;
-  const char *only = NULL;
+  bench_args a = {.threads = 2, .min_time = 0.3};
+  int steps = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+    if (bench_parse_arg(&a, argc, argv, &i)) continue;
+    if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
   }
-  tfw_set_num_threads(threads);
-  if (only && !strstr(only, "char_gpt_adamw_step")) return 0;
+  tfw_set_num_threads(a.threads);
+  if (a.only && !strstr(a.only, "char_gpt_adamw_step")) return 0;
   setup();
-  if (step() || step()) {
-    printf("{\"case\":\"char_gpt_adamw_step\",\"error\":\"%s\"}\n", tfw_last_error());
-    return 0;
-  }
+  if (bench_warm_up("char_gpt_adamw_step", step)) return 0;
   if (steps > 0) {
     memset(PHASE, 0, sizeof PHASE);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int s = 0; s < steps; s++) step();
     fprintf(stderr, "char_gpt_adamw_step: %.2f ms per step over %d steps (forward + loss %.2f, "
-            "backward %.2f, clip %.2f, AdamW %.2f)\n", (now_s() - t0) * 1e3 / steps, steps,
+            "backward %.2f, clip %.2f, AdamW %.2f)\n", (bench_now_s() - t0) * 1e3 / steps, steps,
             PHASE[0] * 1e3 / steps, PHASE[1] * 1e3 / steps, PHASE[2] * 1e3 / steps,
             PHASE[3] * 1e3 / steps);
     return 0;
   }
-  double t0 = now_s();
-  step();
-  double est = now_s() - t0;
-  int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
-  if (reps < 5) reps = 5;
-  double *ts = malloc(sizeof(double) * (size_t)reps);
-  for (int r = 0; r < reps; r++) {
-    t0 = now_s();
-    step();
-    ts[r] = now_s() - t0;
-  }
-  qsort(ts, (size_t)reps, sizeof(double), cmp_double);
-  printf("{\"case\":\"char_gpt_adamw_step\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,"
-         "\"threads\":%d}\n", ts[0] * 1e3, ts[reps / 2] * 1e3, reps, threads);
-  free(ts);
+  bench_time_steps("char_gpt_adamw_step", step, a.min_time, a.threads);
   tfw_release(X), tfw_release(Y);
   for (int i = 0; i < NP; i++) tfw_release(PARAMS[i]);
   free(PARAMS);

@@ -18,34 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tenflower/tenflower.h"
 
+#include "bench_common.h"
+
 #define M16 (16ll << 20)
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-/* JSON string body: escapes quotes, backslashes and control characters. */
-static void print_json_str(const char *s) {
-  putchar('"');
-  for (; s && *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
-  }
-  putchar('"');
-}
 
 /* ---- cases --------------------------------------------------------------------------------- */
 typedef struct {
@@ -96,12 +74,9 @@ static const bench_case CASES[] = {
 #define NCASES (int)(sizeof CASES / sizeof CASES[0])
 
 static void report_error(const char *name, const char *what) {
-  printf("{\"case\":\"%s\",\"error\":", name);
   char msg[512];
   snprintf(msg, sizeof msg, "%s: %s", what, tfw_last_error());
-  print_json_str(msg);
-  printf("}\n");
-  fflush(stdout);
+  bench_print_error(name, msg);
 }
 
 static void run_case(const bench_case *c, double min_time, int threads) {
@@ -116,36 +91,34 @@ static void run_case(const bench_case *c, double min_time, int threads) {
     }
   }
   /* warm-up: one call, and a second one when the op is fast, which also estimates the time */
-  double t0 = now_s();
+  double t0 = bench_now_s();
   tfw_tensor *out = c->run(&x);
-  double est = now_s() - t0;
+  double est = bench_now_s() - t0;
   if (!out) {
     report_error(c->name, "op failed");
     goto done;
   }
   tfw_release(out);
   if (est < 0.2) {
-    t0 = now_s();
+    t0 = bench_now_s();
     out = c->run(&x);
-    est = now_s() - t0;
+    est = bench_now_s() - t0;
     if (!out) {
       report_error(c->name, "op failed");
       goto done;
     }
     tfw_release(out);
   }
-  int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
-  if (reps < (est < 0.2 ? 5 : 3)) reps = est < 0.2 ? 5 : 3; /* slow cases: 3 reps suffice */
-  if (reps > 100000) reps = 100000;
+  int reps = bench_reps(min_time, est, est < 0.2 ? 5 : 3); /* slow cases: 3 reps suffice */
   double *t = malloc(sizeof(double) * (size_t)reps);
   if (!t) {
-    printf("{\"case\":\"%s\",\"error\":\"out of memory\"}\n", c->name);
+    bench_print_error(c->name, "out of memory");
     goto done;
   }
   for (int r = 0; r < reps; r++) {
-    t0 = now_s();
+    t0 = bench_now_s();
     out = c->run(&x);
-    t[r] = now_s() - t0;
+    t[r] = bench_now_s() - t0;
     if (!out) {
       free(t);
       report_error(c->name, "op failed");
@@ -153,10 +126,7 @@ static void run_case(const bench_case *c, double min_time, int threads) {
     }
     tfw_release(out);
   }
-  qsort(t, (size_t)reps, sizeof(double), cmp_double);
-  printf("{\"case\":\"%s\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,\"threads\":%d}\n",
-         c->name, t[0] * 1e3, t[reps / 2] * 1e3, reps, threads);
-  fflush(stdout);
+  bench_print_times(c->name, t, reps, threads);
   free(t);
 done:
   for (int i = 0; i < 2; i++) tfw_release(x.in[i]);
@@ -176,14 +146,11 @@ static int in_list(const char *list, const char *name) {
 }
 
 int main(int argc, char **argv) {
-  int threads = 0, list = 0;
-  double min_time = 0.3;
-  const char *only = NULL;
+  bench_args a = {.threads = 0, .min_time = 0.3};
+  int list = 0;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-    else if (!strcmp(argv[i], "--list")) list = 1;
+    if (bench_parse_arg(&a, argc, argv, &i)) continue;
+    if (!strcmp(argv[i], "--list")) list = 1;
     else {
       fprintf(stderr, "usage: %s [--threads N] [--min-time S] [--only a,b,..] [--list]\n", argv[0]);
       return 2;
@@ -193,17 +160,17 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NCASES; i++) printf("%s\n", CASES[i].name);
     return 0;
   }
-  if (min_time <= 0) min_time = 0.3;
-  if (threads > 0) tfw_set_num_threads(threads); /* else TFW_NUM_THREADS or the core count */
-  threads = tfw_get_num_threads();
+  if (a.min_time <= 0) a.min_time = 0.3;
+  if (a.threads > 0) tfw_set_num_threads(a.threads); /* else TFW_NUM_THREADS or the core count */
+  int threads = tfw_get_num_threads();
   int found = 0;
   for (int i = 0; i < NCASES; i++) {
-    if (only && !in_list(only, CASES[i].name)) continue;
+    if (a.only && !in_list(a.only, CASES[i].name)) continue;
     found++;
-    run_case(&CASES[i], min_time, threads);
+    run_case(&CASES[i], a.min_time, threads);
   }
-  if (only && !found) {
-    fprintf(stderr, "bench_ops: no case matches --only %s (see --list)\n", only);
+  if (a.only && !found) {
+    fprintf(stderr, "bench_ops: no case matches --only %s (see --list)\n", a.only);
     return 2;
   }
   return 0;

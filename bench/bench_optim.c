@@ -11,20 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <tenflower/tenflower.h>
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
+#include "bench_common.h"
 
 /* A leaf f32 tensor N(0, 1) * scale. */
 static tfw_tensor *randn_leaf(int ndim, const int64_t *shape, double scale) {
@@ -99,51 +89,15 @@ static void adamw_setup(void) {
 
 static int adamw_step(void) { return tfw_optimizer_step(ADAMW) == TFW_OK ? 0 : -1; }
 
-typedef struct {
-  const char *name;
-  void (*setup)(void);
-  int (*step)(void);
-} bcase;
-
-static const bcase CASES[] = {
+static const bench_step_case CASES[] = {
     {"mlp_sgd_step", mlp_setup, mlp_step},
     {"adamw_step", adamw_setup, adamw_step},
 };
 
 int main(int argc, char **argv) {
-  int threads = 2;
-  double min_time = 0.3;
-  const char *only = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--min-time") && i + 1 < argc) min_time = atof(argv[++i]);
-    else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-  }
-  tfw_set_num_threads(threads);
-  for (size_t c = 0; c < sizeof CASES / sizeof CASES[0]; c++) {
-    if (only && !strstr(only, CASES[c].name)) continue;
-    CASES[c].setup();
-    if (CASES[c].step() || CASES[c].step()) {
-      printf("{\"case\":\"%s\",\"error\":\"%s\"}\n", CASES[c].name, tfw_last_error());
-      continue;
-    }
-    double t0 = now_s();
-    CASES[c].step();
-    double est = now_s() - t0;
-    int reps = (int)(min_time / (est > 1e-7 ? est : 1e-7)) + 1;
-    if (reps < 5) reps = 5;
-    if (reps > 100000) reps = 100000;
-    double *ts = malloc(sizeof(double) * (size_t)reps);
-    for (int r = 0; r < reps; r++) {
-      t0 = now_s();
-      CASES[c].step();
-      ts[r] = now_s() - t0;
-    }
-    qsort(ts, (size_t)reps, sizeof(double), cmp_double);
-    printf("{\"case\":\"%s\",\"ours_ms\":%.5f,\"ours_median_ms\":%.5f,\"reps\":%d,\"threads\":%d}\n",
-           CASES[c].name, ts[0] * 1e3, ts[reps / 2] * 1e3, reps, threads);
-    fflush(stdout);
-    free(ts);
-  }
+  bench_args a = {.threads = 2, .min_time = 0.3};
+  for (int i = 1; i < argc; i++) bench_parse_arg(&a, argc, argv, &i);
+  tfw_set_num_threads(a.threads);
+  bench_run_cases(CASES, sizeof CASES / sizeof CASES[0], &a);
   return 0;
 }

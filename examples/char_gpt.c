@@ -31,24 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tenflower/tenflower.h"
 
-#define CHECK(x)                                                               \
-  do {                                                                         \
-    if (!(x)) {                                                                \
-      fprintf(stderr, "char_gpt: %s\n  failed: %s (%s)\n", #x, tfw_last_error(), \
-              tfw_status_name(tfw_last_status()));                             \
-      exit(1);                                                                 \
-    }                                                                          \
-  } while (0)
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define EXAMPLE_NAME "char_gpt"
+#include "example_util.h"
 
 /* ---- text -> ids ---------------------------------------------------------------------------- */
 
@@ -232,12 +219,7 @@ int main(int argc, char **argv) {
   bool resume = false, use_cache = true;
   tfw_gpt_config gc = tfw_gpt_config_default(1);
   char cache[4096];
-  if (!text || !*text) {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(cache, sizeof cache, "%s/tenflower/moby-dick/moby-dick.txt", xdg);
-    else snprintf(cache, sizeof cache, "%s/.cache/tenflower/moby-dick/moby-dick.txt", home ? home : ".");
-    text = cache;
-  }
+  if (!text || !*text) text = example_cache_path(cache, sizeof cache, "moby-dick/moby-dick.txt");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     bool has = v != NULL;

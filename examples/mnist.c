@@ -18,24 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tenflower/tenflower.h"
 
-#define CHECK(x)                                                          \
-  do {                                                                    \
-    if (!(x)) {                                                           \
-      fprintf(stderr, "mnist: %s\n  failed: %s (%s)\n", #x, tfw_last_error(), \
-              tfw_status_name(tfw_last_status()));                        \
-      exit(1);                                                            \
-    }                                                                     \
-  } while (0)
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define EXAMPLE_NAME "mnist"
+#include "example_util.h"
 
 /* images u8 [N, 28, 28] -> f32 [N, 1, 28, 28] normalised as the PyTorch example does;
  * labels u8 -> i64. The first `limit` samples when limit > 0. */
@@ -96,12 +83,7 @@ int main(int argc, char **argv) {
   const char *optim = "adamw";
   uint64_t seed = 1;
   char cache[4096];
-  if (!data) {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    if (xdg && *xdg) snprintf(cache, sizeof cache, "%s/tenflower/mnist", xdg);
-    else snprintf(cache, sizeof cache, "%s/.cache/tenflower/mnist", home ? home : ".");
-    data = cache;
-  }
+  if (!data) data = example_cache_path(cache, sizeof cache, "mnist");
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--data") && v) data = v, i++;

@@ -131,4 +131,37 @@ tfw_status tfw__copy_cast(tfw_tensor *dst, const tfw_tensor *src);
 /* Returns t retained if already of dtype dt and contiguous, else a contiguous cast copy. */
 tfw_tensor *tfw__as_contiguous(const tfw_tensor *t, tfw_dtype dt);
 
+/* ---- files and text buffers (fileio.c) ----------------------------------------------------- */
+/* An atomic, durable file replacement: the bytes go to a unique temporary file beside path
+ * (mode 0644); tfw__atomic_end fsyncs it, renames it over path and fsyncs the directory, so
+ * a reader sees the old file or the whole new one, also after a crash. Every message starts
+ * with op and names the file. */
+typedef struct tfw__atomic_file {
+  const char *op, *path;
+  char *tmp, *dir;
+  int fd;
+} tfw__atomic_file;
+/* Creates the temporary. On failure nothing is left to end (f holds no resources). */
+tfw_status tfw__atomic_begin(tfw__atomic_file *f, const char *op, const char *path);
+/* Appends n bytes (retrying short writes and EINTR). */
+tfw_status tfw__atomic_write(tfw__atomic_file *f, const void *p, size_t n);
+/* With s == TFW_OK: fsync, close, rename over path, fsync of the directory; with an error s
+ * (or when a step fails): closes and removes the temporary, path untouched. Frees f's
+ * resources; returns the first error (s itself when s is one). */
+tfw_status tfw__atomic_end(tfw__atomic_file *f, tfw_status s);
+/* Writes n bytes to path atomically (begin, write, end). */
+tfw_status tfw__write_file_atomic(const char *op, const char *path, const void *buf, size_t n);
+
+/* A growable byte buffer (NUL-terminated after len once anything was put); after an allocation failure it stops
+ * growing and sets oom (the caller checks it once at the end). Zero-initialise to start. */
+typedef struct tfw__sbuf {
+  char *p;
+  size_t len, cap;
+  int oom;
+} tfw__sbuf;
+void tfw__sbuf_put(tfw__sbuf *b, const char *s, size_t n);
+void tfw__sbuf_puts(tfw__sbuf *b, const char *s);
+void tfw__sbuf_printf(tfw__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tfw__sbuf_free(tfw__sbuf *b);
+
 #endif

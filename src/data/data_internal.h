@@ -13,10 +13,6 @@
  * target and tfw_idx_read share it. */
 tfw_tensor *tfw__idx_parse_buffer(const uint8_t *data, size_t size, const char *name);
 
-/* Writes n bytes to path atomically (temporary beside it, fsync, rename, fsync of the
- * directory). op names the caller in messages. */
-tfw_status tfw__write_file_atomic(const char *op, const char *path, const void *buf, size_t n);
-
 /* splitmix64: the loader's and random_split's permutation generator. A pure function of
  * its state, so orders depend only on (seed, epoch). */
 static inline uint64_t tfw__splitmix64(uint64_t *s) {

@@ -1,4 +1,5 @@
-/* Small file helpers for the data pipeline: atomic whole-file writes. */
+/* Small helpers for the data pipeline: permutations, whole-file reads, the batch context
+ * (atomic whole-file writes are tfw__write_file_atomic in core/fileio.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,54 +9,6 @@
 #include <unistd.h>
 
 #include "data/data_internal.h"
-
-tfw_status tfw__write_file_atomic(const char *op, const char *path, const void *buf, size_t n) {
-  size_t plen = strlen(path);
-  char *tmp = tfw__malloc(plen + 16), *dir = tfw__malloc(plen + 2);
-  if (!tmp || !dir) {
-    tfw__free(tmp), tfw__free(dir);
-    return tfw__error(TFW_ENOMEM, "%s: out of memory", op);
-  }
-  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-  const char *slash = strrchr(path, '/');
-  if (!slash) strcpy(dir, ".");
-  else if (slash == path) strcpy(dir, "/");
-  else memcpy(dir, path, (size_t)(slash - path)), dir[slash - path] = '\0';
-  tfw_status s = TFW_OK;
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    s = tfw__error(TFW_EIO, "%s: cannot create a temporary file beside '%s': %s", op, path,
-                   strerror(errno));
-    goto out;
-  }
-  (void)fchmod(fd, 0644); /* mkstemp gives 0600; not fatal if it fails */
-  const char *p = buf;
-  size_t left = n;
-  while (left > 0 && !s) {
-    ssize_t w = write(fd, p, left > (1u << 30) ? (1u << 30) : left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) s = tfw__error(TFW_EIO, "%s: write to '%s' failed: %s", op, tmp, strerror(errno));
-    else p += w, left -= (size_t)w;
-  }
-  if (!s && fsync(fd) != 0)
-    s = tfw__error(TFW_EIO, "%s: fsync of '%s' failed: %s", op, tmp, strerror(errno));
-  if (close(fd) != 0 && !s)
-    s = tfw__error(TFW_EIO, "%s: close of '%s' failed: %s", op, tmp, strerror(errno));
-  if (!s && rename(tmp, path) != 0)
-    s = tfw__error(TFW_EIO, "%s: cannot rename '%s' to '%s': %s", op, tmp, path, strerror(errno));
-  if (s) {
-    unlink(tmp);
-    goto out;
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0)
-    s = tfw__error(TFW_EIO, "%s: fsync of directory '%s' failed: %s", op, dir, strerror(errno));
-  if (dfd >= 0) close(dfd);
-out:
-  tfw__free(tmp);
-  tfw__free(dir);
-  return s;
-}
 
 void tfw__random_permutation(int64_t *perm, int64_t n, uint64_t *s) {
   for (int64_t i = 0; i < n; i++) perm[i] = i;

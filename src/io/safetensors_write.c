@@ -6,53 +6,25 @@
  * 8 bytes, so the data section starts 8-byte aligned and every tensor is aligned for its
  * dtype. "__metadata__" comes first, in the caller's order. The file is written to a
  * unique temporary file beside the target, fsynced, renamed over it, and the directory is
- * fsynced (POSIX durable rename; RELIABILITY.md §2.5). */
-#include <errno.h>
-#include <fcntl.h>
+ * fsynced (POSIX durable rename; RELIABILITY.md §2.5; tfw__atomic_* in core/fileio.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "io/safetensors_impl.h"
 
-/* A growable byte buffer for the header. */
-typedef struct sbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = tfw__realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q, b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-}
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
 /* A JSON string literal (the text is valid UTF-8, checked by the caller). */
-static void put_json_str(sbuf *b, const char *s) {
-  put(b, "\"", 1);
+static void put_json_str(tfw__sbuf *b, const char *s) {
+  tfw__sbuf_put(b, "\"", 1);
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
     char esc[8];
-    if (c == '"' || c == '\\') esc[0] = '\\', esc[1] = (char)c, put(b, esc, 2);
-    else if (c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", c), put(b, esc, 6);
-    else put(b, (const char *)&c, 1);
+    if (c == '"' || c == '\\') esc[0] = '\\', esc[1] = (char)c, tfw__sbuf_put(b, esc, 2);
+    else if (c < 0x20) snprintf(esc, sizeof esc, "\\u%04x", c), tfw__sbuf_put(b, esc, 6);
+    else tfw__sbuf_put(b, (const char *)&c, 1);
   }
-  put(b, "\"", 1);
+  tfw__sbuf_put(b, "\"", 1);
 }
 
 typedef struct item {
@@ -83,72 +55,22 @@ static tfw_status check_text(const char *what, int i, const char *s) {
   return TFW_OK;
 }
 
-static tfw_status write_all(int fd, const void *p, size_t n, const char *tmp) {
-  const char *c = p;
-  while (n) {
-    ssize_t w = write(fd, c, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0)
-      return tfw__error(TFW_EIO, "safetensors_save: cannot write '%s': %s", tmp,
-                        w < 0 ? strerror(errno) : "short write");
-    c += w, n -= (size_t)w;
-  }
-  return TFW_OK;
-}
-
 /* Writes the file bytes to a temporary beside path and renames it into place. */
-static tfw_status write_file(const char *path, const sbuf *hdr, const item *items, int n) {
-  size_t plen = strlen(path);
-  char *tmp = tfw__malloc(plen + 16), *dir = tfw__malloc(plen + 2);
-  if (!tmp || !dir) {
-    tfw__free(tmp), tfw__free(dir);
-    return tfw__error(TFW_ENOMEM, "safetensors_save: out of memory");
-  }
-  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-  const char *slash = strrchr(path, '/');
-  if (!slash) strcpy(dir, ".");
-  else if (slash == path) strcpy(dir, "/");
-  else memcpy(dir, path, (size_t)(slash - path)), dir[slash - path] = '\0';
-  tfw_status s = TFW_OK;
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    s = tfw__error(TFW_EIO, "safetensors_save: cannot create a temporary file beside '%s': %s",
-                   path, strerror(errno));
-    goto out;
-  }
-  /* mkstemp gives 0600; use the usual 0644 (reading the umask means setting it, which
-   * races with other threads). A failure is not fatal: the file just stays private. */
-  (void)fchmod(fd, 0644);
+static tfw_status write_file(const char *path, const tfw__sbuf *hdr, const item *items, int n) {
+  tfw__atomic_file f;
+  tfw_status s = tfw__atomic_begin(&f, "safetensors_save", path);
+  if (s) return s;
   uint8_t len8[8];
   for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hdr->len >> (8 * i));
-  s = write_all(fd, len8, 8, tmp);
-  if (!s) s = write_all(fd, hdr->p, hdr->len, tmp);
+  s = tfw__atomic_write(&f, len8, 8);
+  if (!s) s = tfw__atomic_write(&f, hdr->p, hdr->len);
   for (int i = 0; i < n && !s; i++) {
     const uint8_t *data = tfw_tensor_data(items[i].t);
     if (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ && tfw_dtype_size(tfw_tensor_dtype(items[i].t)) > 1)
       s = tfw__error(TFW_EUNSUPPORTED, "safetensors_save: big-endian hosts are not supported");
-    else if (items[i].nbytes) s = write_all(fd, data, (size_t)items[i].nbytes, tmp);
+    else if (items[i].nbytes) s = tfw__atomic_write(&f, data, (size_t)items[i].nbytes);
   }
-  if (!s && fsync(fd) != 0)
-    s = tfw__error(TFW_EIO, "safetensors_save: fsync of '%s' failed: %s", tmp, strerror(errno));
-  if (close(fd) != 0 && !s)
-    s = tfw__error(TFW_EIO, "safetensors_save: close of '%s' failed: %s", tmp, strerror(errno));
-  if (!s && rename(tmp, path) != 0)
-    s = tfw__error(TFW_EIO, "safetensors_save: cannot rename '%s' to '%s': %s", tmp, path,
-                   strerror(errno));
-  if (s) {
-    unlink(tmp);
-    goto out;
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0)
-    s = tfw__error(TFW_EIO, "safetensors_save: fsync of directory '%s' failed: %s", dir,
-                   strerror(errno));
-  if (dfd >= 0) close(dfd);
-out:
-  tfw__free(tmp);
-  tfw__free(dir);
-  return s;
+  return tfw__atomic_end(&f, s);
 }
 
 tfw_status tfw_safetensors_save(const char *path, int n, const char *const *names,
@@ -177,7 +99,7 @@ tfw_status tfw_safetensors_save(const char *path, int n, const char *const *name
       return TFW_EVALUE;
   item *items = tfw__calloc((size_t)n + 1, sizeof *items);
   const char **keys = tfw__calloc((size_t)n_meta + 1, sizeof *keys);
-  sbuf hdr = {0};
+  tfw__sbuf hdr = {0};
   tfw_status s = TFW_OK;
   if (!items || !keys) {
     s = tfw__error(TFW_ENOMEM, "safetensors_save: out of memory");
@@ -214,28 +136,28 @@ tfw_status tfw_safetensors_save(const char *path, int n, const char *const *name
     }
   qsort(items, (size_t)n, sizeof *items, cmp_items);
   /* header */
-  puts_(&hdr, "{");
+  tfw__sbuf_puts(&hdr, "{");
   if (n_meta) {
-    puts_(&hdr, "\"__metadata__\":{");
+    tfw__sbuf_puts(&hdr, "\"__metadata__\":{");
     for (int i = 0; i < n_meta; i++) {
-      if (i) puts_(&hdr, ",");
+      if (i) tfw__sbuf_puts(&hdr, ",");
       put_json_str(&hdr, meta_keys[i]);
-      puts_(&hdr, ":");
+      tfw__sbuf_puts(&hdr, ":");
       put_json_str(&hdr, meta_values[i]);
     }
-    puts_(&hdr, n ? "}," : "}");
+    tfw__sbuf_puts(&hdr, n ? "}," : "}");
   }
   uint64_t off = 0;
   for (int i = 0; i < n; i++) {
     char num[64];
-    if (i) puts_(&hdr, ",");
+    if (i) tfw__sbuf_puts(&hdr, ",");
     put_json_str(&hdr, items[i].name);
-    puts_(&hdr, ":{\"dtype\":\"");
-    puts_(&hdr, tfw__st_dtypes[items[i].dt].name);
-    puts_(&hdr, "\",\"shape\":[");
+    tfw__sbuf_puts(&hdr, ":{\"dtype\":\"");
+    tfw__sbuf_puts(&hdr, tfw__st_dtypes[items[i].dt].name);
+    tfw__sbuf_puts(&hdr, "\",\"shape\":[");
     for (int d = 0; d < tfw_tensor_ndim(items[i].t); d++) {
       snprintf(num, sizeof num, d ? ",%" PRId64 : "%" PRId64, tfw_tensor_shape(items[i].t)[d]);
-      puts_(&hdr, num);
+      tfw__sbuf_puts(&hdr, num);
     }
     if (items[i].nbytes > (uint64_t)INT64_MAX - off) {
       s = tfw__error(TFW_EVALUE, "safetensors_save: total size exceeds 2^63 bytes");
@@ -243,11 +165,11 @@ tfw_status tfw_safetensors_save(const char *path, int n, const char *const *name
     }
     snprintf(num, sizeof num, "],\"data_offsets\":[%" PRIu64 ",%" PRIu64 "]}", off,
              off + items[i].nbytes);
-    puts_(&hdr, num);
+    tfw__sbuf_puts(&hdr, num);
     off += items[i].nbytes;
   }
-  puts_(&hdr, "}");
-  while (hdr.len % 8) puts_(&hdr, " ");
+  tfw__sbuf_puts(&hdr, "}");
+  while (hdr.len % 8) tfw__sbuf_puts(&hdr, " ");
   if (hdr.oom) {
     s = tfw__error(TFW_ENOMEM, "safetensors_save: out of memory for the header");
     goto done;

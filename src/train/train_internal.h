@@ -17,16 +17,7 @@ tfw_status tfw__mkdir(const char *path, const char *op);
  * back to exactly v; "nan", "inf", "-inf" otherwise. Returns buf. */
 char *tfw__fmt_double(char *buf, double v);
 
-/* A growable text buffer; after an allocation failure it stays empty-handed (oom set). */
-typedef struct tfw__sbuf {
-  char *p;
-  size_t len, cap;
-  int oom;
-} tfw__sbuf;
-void tfw__sbuf_put(tfw__sbuf *b, const char *s, size_t n);
-void tfw__sbuf_puts(tfw__sbuf *b, const char *s);
-void tfw__sbuf_printf(tfw__sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void tfw__sbuf_free(tfw__sbuf *b);
+/* tfw__sbuf (a growable text buffer) is in core/core.h. */
 
 /* A CSV file read whole: RFC 4180 (quoted fields with "" escapes, CRLF or LF), first row is
  * the header. Every row has ncols cells (short rows are padded with empty cells). */

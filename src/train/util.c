@@ -1,8 +1,7 @@
-/* Small helpers shared by the run-logging files: clock, mkdir, number formatting, a text
- * buffer, whole-file reads. */
+/* Small helpers shared by the run-logging files: clock, mkdir, number formatting, whole-file
+ * reads (the text buffer tfw__sbuf is in core/fileio.c). */
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,53 +33,6 @@ char *tfw__fmt_double(char *buf, double v) {
     if (strtod(buf, NULL) == v) break;
   }
   return buf;
-}
-
-void tfw__sbuf_put(tfw__sbuf *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *q = tfw__realloc(b->p, cap);
-    if (!q) {
-      b->oom = 1;
-      return;
-    }
-    b->p = q, b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-}
-
-void tfw__sbuf_puts(tfw__sbuf *b, const char *s) { tfw__sbuf_put(b, s, strlen(s)); }
-
-void tfw__sbuf_printf(tfw__sbuf *b, const char *fmt, ...) {
-  char small[256];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(small, sizeof small, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n < sizeof small) {
-    tfw__sbuf_put(b, small, (size_t)n);
-    return;
-  }
-  char *big = tfw__malloc((size_t)n + 1);
-  if (!big) {
-    b->oom = 1;
-    return;
-  }
-  va_start(ap, fmt);
-  vsnprintf(big, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  tfw__sbuf_put(b, big, (size_t)n);
-  tfw__free(big);
-}
-
-void tfw__sbuf_free(tfw__sbuf *b) {
-  tfw__free(b->p);
-  memset(b, 0, sizeof *b);
 }
 
 tfw_status tfw__read_file(const char *path, size_t max, char **out, size_t *len, const char *op) {

@@ -1,4 +1,5 @@
-/* Helpers shared by the data-format tests: temp dirs, files, Python (numpy) as the truth. */
+/* Helpers shared by the data-format tests: temp dirs, Python (numpy) as the truth (whole-file
+ * reads and writes are th_read_file / th_write_file in harness.h). */
 #ifndef TFW_TEST_FORMATS_UTIL_H
 #define TFW_TEST_FORMATS_UTIL_H
 
@@ -19,30 +20,11 @@ static inline void fu_rmdir(const char *dir) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd)) {}
 }
-static inline void fu_write(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert(f, "cannot write %s", path);
-  if (n) cr_assert(fwrite(p, 1, n, f) == n);
-  fclose(f);
-}
-static inline uint8_t *fu_read(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *p = malloc((size_t)len + 1);
-  cr_assert(fread(p, 1, (size_t)len, f) == (size_t)len);
-  fclose(f);
-  p[len] = 0;
-  *n = (size_t)len;
-  return p;
-}
 /* Runs python code (with sys.argv[1] = dir) in /usr/bin/python3; fails the test on error. */
 static inline void fu_python(const char *dir, const char *code) {
   char path[300], cmd[900];
   snprintf(path, sizeof path, "%s/gen.py", dir);
-  fu_write(path, code, strlen(code));
+  th_write_file(path, code, strlen(code));
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s > %s/py.log 2>&1", path, dir, dir);
   int rc = system(cmd);
   if (rc != 0) {
@@ -54,7 +36,7 @@ static inline void fu_python(const char *dir, const char *code) {
 /* Reads n little-endian f64 written by python into a malloc'd array (n from the file size). */
 static inline double *fu_read_f64(const char *path, size_t *n) {
   size_t bytes;
-  uint8_t *p = fu_read(path, &bytes);
+  uint8_t *p = th_read_file(path, &bytes);
   *n = bytes / 8;
   double *d = malloc(bytes + 8);
   memcpy(d, p, bytes);

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,4 +232,28 @@ void th_torch_run(const char *code, int n_in, tfw_tensor *const *in, int n_out, 
   fclose(om);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   if (system(cmd)) {}
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
+uint8_t *th_read_file(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  cr_assert(f, "cannot open %s: %s", path, strerror(errno));
+  cr_assert(fseek(f, 0, SEEK_END) == 0, "cannot seek in %s", path);
+  long len = ftell(f);
+  cr_assert(len >= 0, "cannot size %s", path);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *p = malloc((size_t)len + 1);
+  cr_assert(p, "out of memory reading %s (%ld bytes)", path, len);
+  cr_assert(fread(p, 1, (size_t)len, f) == (size_t)len, "short read of %s", path);
+  fclose(f);
+  p[len] = 0;
+  if (n) *n = (size_t)len;
+  return p;
+}
+
+void th_write_file(const char *path, const void *p, size_t n) {
+  FILE *f = fopen(path, "wb");
+  cr_assert(f, "cannot write %s: %s", path, strerror(errno));
+  if (n) cr_assert(fwrite(p, 1, n, f) == n, "short write to %s", path);
+  cr_assert(fclose(f) == 0, "cannot close %s: %s", path, strerror(errno));
 }

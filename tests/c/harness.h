@@ -39,6 +39,13 @@ void th_expect_no_leaks(void);
 /* Default tolerance for dtype dt (relative eps-scaled). */
 double th_eps(tfw_dtype dt);
 
+/* ---- files ----------------------------------------------------------------------------- */
+/* Reads the whole file at path into a new malloc'd buffer with a NUL after the last byte
+ * (*n = the size in bytes; n may be NULL); fails the test when it cannot. */
+uint8_t *th_read_file(const char *path, size_t *n);
+/* Writes n bytes to path (created or truncated); fails the test when it cannot. */
+void th_write_file(const char *path, const void *p, size_t n);
+
 #endif
 
 /* ---- PyTorch as the reference (Debian's python3-torch, run at test time) -------------------- */

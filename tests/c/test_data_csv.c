@@ -43,7 +43,7 @@ static void check_table(tfw_reader *r, const char *dir, const char *what) {
   char path[256];
   size_t n;
   snprintf(path, sizeof path, "%s/name.txt", dir);
-  char *names = (char *)fu_read(path, &n), *save = NULL, *line = strtok_r(names, "\n", &save);
+  char *names = (char *)th_read_file(path, &n), *save = NULL, *line = strtok_r(names, "\n", &save);
   const int64_t *o = tfw_tensor_data(cols[3].offsets);
   const char *bytes = tfw_tensor_data(cols[3].values);
   for (int i = 0; i < 60; i++, line = strtok_r(NULL, "\n", &save)) {

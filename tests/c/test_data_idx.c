@@ -23,10 +23,7 @@ static void rmdir_all(const char *dir) {
 static void run_python(const char *dir, const char *code, const char *arg) {
   char path[256], cmd[700];
   snprintf(path, sizeof path, "%s/gen.py", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert(f);
-  fputs(code, f);
-  fclose(f);
+  th_write_file(path, code, strlen(code));
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s > %s/py.log 2>&1", path, dir, arg, dir);
   int rc = system(cmd);
   if (rc != 0) {
@@ -34,24 +31,6 @@ static void run_python(const char *dir, const char *code, const char *arg) {
     if (system(cmd)) {}
   }
   cr_assert_eq(rc, 0, "python script failed (exit %d)", rc);
-}
-static void write_bytes(const char *path, const void *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert(f);
-  if (n) cr_assert(fwrite(p, 1, n, f) == n);
-  fclose(f);
-}
-static uint8_t *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *p = malloc((size_t)len + 1);
-  cr_assert(fread(p, 1, (size_t)len, f) == (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return p;
 }
 
 /* numpy writes each case: c<k>.idx (plain), c<k>.idx.gz, c<k>.f64 (values), c<k>.meta
@@ -111,7 +90,7 @@ static void expect_case(const char *dir, int k, const char *suffix) {
   for (int d = 0; d < nd; d++) cr_assert_eq(tfw_tensor_shape(t)[d], shape[d], "%s: dim %d", path, d);
   snprintf(path, sizeof path, "%s/c%d.f64", dir, k);
   size_t nb;
-  uint8_t *ref = read_bytes(path, &nb);
+  uint8_t *ref = th_read_file(path, &nb);
   int64_t n = tfw_tensor_numel(t);
   cr_assert_eq((int64_t)nb, n * 8);
   double *got = th_values(t);
@@ -197,7 +176,7 @@ Test(data_idx, written_files_parse_with_python) {
     tfw_release(back);
     double *v = th_values(t);
     snprintf(path, sizeof path, "%s/w%d.f64", dir, k);
-    write_bytes(path, v, (size_t)tfw_tensor_numel(t) * 8);
+    th_write_file(path, v, (size_t)tfw_tensor_numel(t) * 8);
     free(v);
     snprintf(path, sizeof path, "%s/w%d.meta", dir, k);
     FILE *m = fopen(path, "w");
@@ -247,7 +226,7 @@ typedef struct bad_case {
 static void expect_bad(const char *dir, const bad_case *c) {
   char path[256];
   snprintf(path, sizeof path, "%s/%s", dir, c->name);
-  write_bytes(path, c->bytes, c->n);
+  th_write_file(path, c->bytes, c->n);
   tfw_tensor *t = tfw_idx_read(path);
   cr_assert(t == NULL, "%s: read a bad file", c->name);
   th_expect_error(tfw_last_status(), c->code, c->needle, c->name);
@@ -352,7 +331,7 @@ static const char *MNIST_PY =
 
 static void expect_values(const tfw_tensor *t, const char *path) {
   size_t nb;
-  uint8_t *ref = read_bytes(path, &nb);
+  uint8_t *ref = th_read_file(path, &nb);
   cr_assert_eq((int64_t)nb, tfw_tensor_numel(t) * 8);
   double *v = th_values(t);
   cr_assert(memcmp(v, ref, nb) == 0, "%s differs", path);

@@ -61,7 +61,7 @@ static void check(tfw_reader *r, const char *dir, const char *what) {
   for (int i = 0; i < 25; i++) cr_expect_eq(so[i + 1] - so[i], (int64_t)ref[i], "seq len %d", i);
   free(ref);
   snprintf(path, sizeof path, "%s/names.bin", dir);
-  uint8_t *names = fu_read(path, &n);
+  uint8_t *names = th_read_file(path, &n);
   const int64_t *no = tfw_tensor_data(c[6].offsets);
   const bool *nm = tfw_tensor_data(c[6].mask);
   const uint8_t *nb = tfw_tensor_data(c[6].values);

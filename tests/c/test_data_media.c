@@ -35,18 +35,6 @@ static double *py_array(const char *npz, const char *key, int *ndim, int64_t *sh
   return v;
 }
 
-static uint8_t *read_bytes(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *p = malloc((size_t)len + 1);
-  cr_assert(fread(p, 1, (size_t)len, f) == (size_t)len);
-  fclose(f);
-  *n = (size_t)len;
-  return p;
-}
 
 static uint32_t crc32_ref(const uint8_t *p, size_t n) {
   uint32_t c = 0xFFFFFFFFu;
@@ -80,7 +68,7 @@ Test(media, png_files_match_expected) {
     expect_image(t, TFW_DTYPE_U8, files[i], 0);
     /* the same from memory */
     size_t n;
-    uint8_t *buf = read_bytes(path, &n);
+    uint8_t *buf = th_read_file(path, &n);
     tfw_tensor *m = tfw_image_decode(buf, n, NULL);
     cr_assert(m, "%s", tfw_last_error());
     bool eq = false;
@@ -111,7 +99,7 @@ Test(media, png16_is_exact_i32_or_top_byte) {
   int c, bd;
   tfw_image_format f;
   size_t n;
-  uint8_t *buf = read_bytes(TD "/images/gray16.png", &n);
+  uint8_t *buf = th_read_file(TD "/images/gray16.png", &n);
   cr_assert_eq(tfw_image_info(buf, n, &w, &h, &c, &bd, &f), TFW_OK);
   cr_assert(w == sh[1] && h == sh[0] && c == 1 && bd == 16 && f == TFW_IMAGE_FORMAT_PNG);
   free(buf);
@@ -206,7 +194,7 @@ Test(media, truncated_and_corrupt_images) {
     char path[256];
     snprintf(path, sizeof path, TD "/images/%s", files[i]);
     size_t n;
-    uint8_t *buf = read_bytes(path, &n);
+    uint8_t *buf = th_read_file(path, &n);
     for (size_t cut = 0; cut < n; cut += (cut < 64 ? 1 : 7)) {
       uint8_t *p = malloc(cut ? cut : 1);
       memcpy(p, buf, cut);
@@ -239,7 +227,7 @@ Test(media, truncated_and_corrupt_images) {
 /* A valid-CRC PNG header claiming 60000 x 60000 pixels in a ~100-byte file. */
 Test(media, png_decompression_bomb) {
   size_t n;
-  uint8_t *buf = read_bytes(TD "/images/gray.png", &n);
+  uint8_t *buf = th_read_file(TD "/images/gray.png", &n);
   put_be32(buf + 16, 60000), put_be32(buf + 20, 60000);
   put_be32(buf + 29, crc32_ref(buf + 12, 17));
   th_expect_error(tfw_image_decode(buf, n, NULL) ? TFW_OK : tfw_last_status(), TFW_EFORMAT,
@@ -253,7 +241,7 @@ Test(media, png_decompression_bomb) {
                   TFW_EFORMAT, "exceed the cap of 100", "small cap");
   free(buf);
   /* a bad header CRC */
-  buf = read_bytes(TD "/images/rgb.png", &n);
+  buf = th_read_file(TD "/images/rgb.png", &n);
   buf[29] ^= 1;
   th_expect_error(tfw_image_decode(buf, n, NULL) ? TFW_OK : tfw_last_status(), TFW_EFORMAT,
                   "checksum", "crc");
@@ -263,7 +251,7 @@ Test(media, png_decompression_bomb) {
 
 Test(media, jpeg_huge_dimensions) {
   size_t n;
-  uint8_t *buf = read_bytes(TD "/images/baseline420.jpg", &n);
+  uint8_t *buf = th_read_file(TD "/images/baseline420.jpg", &n);
   size_t i = 2;
   bool found = false;
   while (i + 9 < n) { /* walk the markers to SOF0/SOF2 */
@@ -311,7 +299,7 @@ Test(media, wav_files_match_expected) {
     tfw_release(t);
     /* truncations: a clean error, never a short clip */
     size_t n;
-    uint8_t *buf = read_bytes(path, &n);
+    uint8_t *buf = th_read_file(path, &n);
     for (size_t cut = 0; cut < n; cut += (cut < 80 ? 1 : 97)) {
       uint8_t *p = malloc(cut ? cut : 1);
       memcpy(p, buf, cut);
@@ -379,7 +367,7 @@ Test(media, webdataset_shards_match_expected) {
 
 Test(media, webdataset_hostile_shards) {
   size_t n;
-  uint8_t *buf = read_bytes(TD "/webdataset/shard-000000.tar", &n);
+  uint8_t *buf = th_read_file(TD "/webdataset/shard-000000.tar", &n);
   /* truncations and corruptions: a clean error or fewer samples, never a crash */
   uint64_t rng = 5;
   for (int k = 0; k < 300; k++) {
@@ -492,7 +480,7 @@ Test(media, unified_reader_backends) {
   tfw_reader_close(r);
   /* found by magic bytes under another name */
   size_t n;
-  uint8_t *buf = read_bytes(TD "/audio/stereo_pcm16.wav", &n);
+  uint8_t *buf = th_read_file(TD "/audio/stereo_pcm16.wav", &n);
   r = tfw_reader_open_memory(buf, n, "clip.bin", NULL);
   cr_assert(r, "%s", tfw_last_error());
   cr_assert_str_eq(tfw_reader_format(r), "audio");

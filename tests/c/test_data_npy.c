@@ -31,7 +31,7 @@ static void expect_case(const tfw_tensor *t, const char *dir, const char *name) 
   char path[300], meta[200], descr[16];
   snprintf(path, sizeof path, "%s/%s.meta", dir, name);
   size_t n;
-  uint8_t *m = fu_read(path, &n);
+  uint8_t *m = th_read_file(path, &n);
   snprintf(meta, sizeof meta, "%s", (char *)m);
   free(m);
   int ndim, off;
@@ -181,7 +181,7 @@ Test(data_npy, writer_roundtrip_through_numpy) {
       cr_assert_eq(tfw_npy_write(path, t), TFW_OK, "%s", tfw_last_error());
       double *v = th_values(t);
       snprintf(path, sizeof path, "%s/w%d_%d.ref", dir, d, s);
-      fu_write(path, v, sizeof(double) * (size_t)tfw_tensor_numel(t));
+      th_write_file(path, v, sizeof(double) * (size_t)tfw_tensor_numel(t));
       free(v);
       /* and our own reader agrees */
       snprintf(path, sizeof path, "%s/w%d_%d.npy", dir, d, s);

@@ -8,7 +8,7 @@ Test(data_reader, text_lines_records_and_columns) {
   fu_tmpdir(dir, sizeof dir);
   snprintf(path, sizeof path, "%s/a.txt", dir);
   const char *txt = "alpha\r\n\nbeta gamma\nlast";
-  fu_write(path, txt, strlen(txt));
+  th_write_file(path, txt, strlen(txt));
   tfw_reader *r = tfw_reader_open(path, NULL);
   cr_assert(r, "%s", tfw_last_error());
   cr_expect_str_eq(tfw_reader_format(r), "text");

@@ -50,19 +50,6 @@ static void run_ok(const char *fmt, ...) {
   cr_assert(rc == 0, "command failed (%d): %s", rc, cmd);
 }
 
-static uint8_t *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "open %s: %s", path, strerror(errno));
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  cr_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  b[n] = 0;
-  *len = (size_t)n;
-  return b;
-}
 
 /* ---- CRC-32C ------------------------------------------------------------------------------ */
 
@@ -141,7 +128,7 @@ Test(logging, tfrecord_reads_pytorch_file) {
 
 Test(logging, tfrecord_every_corruption_and_truncation_is_eformat) {
   size_t size;
-  uint8_t *file = slurp(PT_EVENTS, &size);
+  uint8_t *file = th_read_file(PT_EVENTS, &size);
   /* record boundaries: walk the lengths (independently of the reader) */
   int boundary[4096] = {0};
   for (size_t off = 0; off < size;) {
@@ -294,7 +281,7 @@ Test(logging, csv_declared_columns_quoting_missing_values) {
   run_ok(PY "csv_check.py basic %s", path);
   /* shortest exact numbers */
   size_t n;
-  char *text = (char *)slurp(path, &n);
+  char *text = (char *)th_read_file(path, &n);
   cr_expect(strstr(text, "\n2,0,0.1,\"line\nbreak\"\n"), "%s", text);
   cr_expect(strstr(text, "\n5,,0.3333333333333333,\n"), "shortest form of 1/3: %s", text);
   free(text);
@@ -570,7 +557,7 @@ Test(logging, report_matches_csv_small_run) {
   cr_assert_eq(tfw_report_write(dir, NULL), TFW_OK, "%s", tfw_last_error());
   run_ok(PY "report_check.py %s %s 200000", dir, html);
   size_t n;
-  char *page = (char *)slurp(html, &n);
+  char *page = (char *)th_read_file(html, &n);
   cr_expect(strstr(page, "&lt;b&gt;&amp;&quot;quoted&quot;&lt;/b&gt;"), "config value escaped");
   cr_expect(strstr(page, "id=\"plot-loss\"") && strstr(page, "id=\"plot-lr\"") &&
             strstr(page, "id=\"plot-accuracy\"") && strstr(page, "id=\"plot-throughput\""));

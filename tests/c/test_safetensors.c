@@ -41,18 +41,6 @@ static void write_text(const char *path, const char *text) {
   fputs(text, f);
   fclose(f);
 }
-static uint8_t *read_all(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  cr_assert(f, "cannot read %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  uint8_t *b = malloc((size_t)n + 1);
-  cr_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 /* The independent reader: json + numpy only. Dumps every tensor's bytes (C order, little
  * endian) and a manifest "hexname \t DTYPE \t ndim \t d0,d1,.. \t file", metadata as
@@ -151,7 +139,7 @@ static void expect_row(const char *dir, const mrow *r, const tfw_tensor *t) {
   char path[300];
   snprintf(path, sizeof path, "%s/%s", dir, r->file);
   size_t len;
-  uint8_t *want = read_all(path, &len);
+  uint8_t *want = th_read_file(path, &len);
   tfw_tensor *c = tfw_contiguous(t);
   size_t nb = (size_t)tfw_tensor_numel(c) * tfw_dtype_size(tfw_tensor_dtype(c));
   cr_assert_eq(nb, len, "%s: %zu bytes, reference has %zu", r->name, nb, len);
@@ -602,7 +590,7 @@ Test(safetensors, many_entries) {
 Test(safetensors, truncation_and_bitflip_sweep) {
   if (!testdata_present()) cr_skip_test("../shared/testdata missing: skipped");
   size_t len;
-  uint8_t *orig = read_all(TESTDATA "/safetensors/model.safetensors", &len);
+  uint8_t *orig = th_read_file(TESTDATA "/safetensors/model.safetensors", &len);
   uint8_t *buf = malloc(len);
   for (size_t k = 0; k < len; k++) {
     memcpy(buf, orig, k);
