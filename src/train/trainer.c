@@ -376,6 +376,23 @@ tfw_status tfw_trainer_load_checkpoint(tfw_trainer *t, const char *path) {
 
 static tfw_status mkdir_p1(const char *dir) { return tfw__mkdir(dir, "trainer_fit"); }
 
+/* Creates dir and its missing parents (mkdir -p). */
+static tfw_status mkdir_p(const char *dir) {
+  char buf[4096];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof buf)
+    return tfw__error(TFW_EVALUE, "trainer_fit: run_dir '%s' is empty or too long", dir);
+  memcpy(buf, dir, n + 1);
+  for (size_t i = 1; i < n; i++) {
+    if (buf[i] != '/') continue;
+    buf[i] = '\0';
+    tfw_status st = mkdir_p1(buf);
+    buf[i] = '/';
+    if (st) return st;
+  }
+  return mkdir_p1(buf);
+}
+
 static void path_join(char *buf, size_t cap, const char *a, const char *b) {
   snprintf(buf, cap, "%s/%s", a, b);
 }
@@ -573,7 +590,7 @@ tfw_status tfw_trainer_fit(tfw_trainer *t) {
   char dir[4096], path[4200];
   if (t->run_dir) {
     path_join(dir, sizeof dir, t->run_dir, "checkpoints");
-    if ((st = mkdir_p1(t->run_dir)) || (st = mkdir_p1(dir))) return st;
+    if ((st = mkdir_p(t->run_dir)) || (st = mkdir_p1(dir))) return st;
     int64_t step;
     if (t->cfg.resume && tfw_ckpt_latest(dir, path, sizeof path, &step) == TFW_OK) {
       if ((st = tfw_trainer_load_checkpoint(t, path))) return st;

@@ -102,8 +102,9 @@ Test(trainer, learns_and_writes_run_dir) {
   oo.lr = 1e-2;
   tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAM, &oo);
   cr_assert_eq(tfw_optimizer_add_module_params(opt, m, &oo, NULL, NULL), TFW_OK);
-  char dir[256];
-  tmpdir(dir, sizeof dir, "learn");
+  char base[256], dir[300];
+  tmpdir(base, sizeof base, "learn");
+  snprintf(dir, sizeof dir, "%s/runs/a", base); /* parents are created (mkdir -p) */
   tfw_trainer_config c = tfw_trainer_config_default();
   c.epochs = 4;
   c.run_dir = dir;
@@ -155,7 +156,7 @@ Test(trainer, learns_and_writes_run_dir) {
   tfw_module_release(m);
   tfw_loader_free(ltr), tfw_loader_free(lte);
   free_problem(&tr), free_problem(&te);
-  rm_rf(dir);
+  rm_rf(base);
   th_expect_no_leaks();
 }
 
