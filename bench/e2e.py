@@ -2,7 +2,8 @@
 
 mnist_epoch_e2e: one MNIST epoch (data loading, training, evaluation on the 10k test
 images) with the demo's recipe, tenflower's examples/mnist.c against bench/mnist_torch.py
-(the same network, recipe and evaluation in PyTorch), same threads. Reports wall time,
+(the same network, recipe and evaluation in PyTorch, eval batches of 64 on both sides),
+same threads. Reports wall time,
 test accuracy and peak RSS of each process (getrusage of the child)."""
 import json
 import os

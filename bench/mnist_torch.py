@@ -3,7 +3,7 @@ evaluation as examples/mnist.c (tenflower's `make demo`), written as a PyTorch u
 without torchvision (not packaged here): IDX files read with numpy, normalised like
 torchvision's ToTensor + Normalize((0.1307,), (0.3081,)), shuffled batches of 64, AdamW
 (weight decay 0.01 on weights, none on biases) with OneCycleLR (max lr 6e-3, pct_start
-0.25), label smoothing 0.1 in training, evaluation on the 10k test images in batches of 1000.
+0.25), label smoothing 0.1 in training, evaluation on the 10k test images in batches of 64.
 
     mnist_torch.py DATA_DIR [--epochs N] [--threads N] [--limit N]
 
@@ -91,10 +91,10 @@ def main():
         model.eval()
         correct, total_loss = 0, 0.0
         with torch.no_grad():
-            for b in range(0, len(xte), 1000):
-                out = model(xte[b:b + 1000])
-                total_loss += F.cross_entropy(out, yte[b:b + 1000], reduction="sum").item()
-                correct += (out.argmax(1) == yte[b:b + 1000]).sum().item()
+            for b in range(0, len(xte), 64):
+                out = model(xte[b:b + 64])
+                total_loss += F.cross_entropy(out, yte[b:b + 64], reduction="sum").item()
+                correct += (out.argmax(1) == yte[b:b + 64]).sum().item()
     t2 = time.time()
     print(json.dumps({"accuracy": correct / len(xte), "loss": total_loss / len(xte),
                       "train_s": t2 - t1, "total_s": t2 - t0}), flush=True)
