@@ -50,10 +50,14 @@ void tfw_clear_error(void) {
 }
 
 tfw_status tfw__error(tfw_status code, const char *fmt, ...) {
+  /* formatted into a local buffer first, so that a message may quote the previous one
+   * (tfw_last_error() as an argument) without an overlapping vsnprintf */
+  char buf[TFW__MSG_CAP];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(g_msg, buf, strlen(buf) + 1);
   g_status = code;
   return code;
 }

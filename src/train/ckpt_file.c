@@ -117,10 +117,11 @@ tfw_status tfw_ckpt_load(const char *path, tfw_named_tensor **out, int *count) {
   const char *fmt = tfw_safetensors_metadata_get(st, "tfw.format");
   const char *sum = tfw_safetensors_metadata_get(st, "tfw.checksum");
   if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !sum) {
-    tfw_safetensors_close(st);
-    return tfw__error(TFW_EFORMAT, "ckpt_load: '%s' is not a tenflower checkpoint (metadata "
-                      "tfw.format is %s%s%s)", path, fmt ? "'" : "", fmt ? fmt : "missing",
-                      fmt ? "'" : "");
+    tfw__error(TFW_EFORMAT, "ckpt_load: '%s' is not a tenflower checkpoint (metadata "
+               "tfw.format is %s%s%s)", path, fmt ? "'" : "", fmt ? fmt : "missing",
+               fmt ? "'" : "");
+    tfw_safetensors_close(st); /* fmt points into it */
+    return TFW_EFORMAT;
   }
   int n = tfw_safetensors_count(st);
   tfw_named_tensor *list = tfw__calloc((size_t)(n ? n : 1), sizeof *list);

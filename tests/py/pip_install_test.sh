@@ -12,6 +12,7 @@ cp -r "$src"/. "$work/src"
 rm -rf "$work/src/build" "$work/src/.git"
 "$py" -m venv --system-site-packages "$work/venv"
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+unset PYTHONPATH  # the installed package, not a build tree (the sanitizer env sets one)
 if [ -n "$reuse" ]; then export TFW_CMAKE_BUILD_DIR="$reuse"; fi
 export TFW_BUILD_JOBS="${TFW_BUILD_JOBS:-2}"
 "$work/venv/bin/python" -m pip install -q --no-build-isolation "$work/src"
