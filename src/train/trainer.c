@@ -397,36 +397,45 @@ static void path_join(char *buf, size_t cap, const char *a, const char *b) {
   snprintf(buf, cap, "%s/%s", a, b);
 }
 
-/* Keeps the header and the rows of log.csv whose step (first field) is <= step. */
+/* Keeps the header and the rows of log.csv whose step (first field) is <= step, rewriting
+ * the file atomically (temporary, fsync, rename, fsync of the directory). */
 static tfw_status truncate_log(const char *path, int64_t step) {
   FILE *f = fopen(path, "rb");
   if (!f) return TFW_OK; /* no log yet */
-  char tmp[4224];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *o = fopen(tmp, "wb");
-  if (!o) {
-    fclose(f);
-    return tfw__error(TFW_EIO, "trainer: cannot write '%s': %s", tmp, strerror(errno));
+  tfw__sbuf in = {0};
+  char chunk[65536];
+  size_t got;
+  while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) tfw__sbuf_put(&in, chunk, got);
+  bool read_err = ferror(f) != 0;
+  fclose(f);
+  if (in.oom || read_err) {
+    tfw__sbuf_free(&in);
+    return in.oom ? tfw__error(TFW_ENOMEM, "trainer: out of memory reading '%s'", path)
+                  : tfw__error(TFW_EIO, "trainer: cannot read '%s'", path);
   }
-  char line[8192];
+  tfw__atomic_file af;
+  tfw_status st = tfw__atomic_begin(&af, "trainer", path);
+  if (st) {
+    tfw__sbuf_free(&in);
+    return st;
+  }
+  size_t pos = 0;
   bool header = true;
-  while (fgets(line, sizeof line, f)) {
+  while (!st && pos < in.len) {
+    const char *line = in.p + pos, *nl = memchr(line, '\n', in.len - pos);
+    size_t n = nl ? (size_t)(nl - line) + 1 : in.len - pos;
+    pos += n;
     if (!header) {
+      if (!nl) continue; /* a row torn by a kill never got its newline */
       char *end;
       long long s = strtoll(line, &end, 10);
-      if (end == line || s > step) continue;
+      if (end == line || s > step) continue; /* past the checkpoint */
     }
     header = false;
-    fputs(line, o);
+    st = tfw__atomic_write(&af, line, n);
   }
-  fclose(f);
-  bool ok = fflush(o) == 0 && fsync(fileno(o)) == 0;
-  ok = (fclose(o) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return tfw__error(TFW_EIO, "trainer: cannot rewrite '%s': %s", path, strerror(errno));
-  }
-  return TFW_OK;
+  tfw__sbuf_free(&in);
+  return tfw__atomic_end(&af, st);
 }
 
 static tfw_status write_checkpoint(tfw_trainer *t) {
