@@ -46,21 +46,8 @@ static void mlp_setup(void) {
 }
 
 static int mlp_step(void) {
-  tfw_tensor *h = tfw_retain(X);
-  for (int l = 0; l < 3; l++) {
-    tfw_tensor *m = tfw_matmul(h, W[l]);
-    tfw_tensor *a = m ? tfw_add(m, B[l]) : NULL;
-    tfw_release(m);
-    tfw_release(h);
-    if (!a) return -1;
-    if (l < 2) {
-      h = tfw_relu(a);
-      tfw_release(a);
-      if (!h) return -1;
-    } else {
-      h = a;
-    }
-  }
+  tfw_tensor *h = bench_mlp_forward(X, 3, W, B);
+  if (!h) return -1;
   tfw_tensor *sq = tfw_mul(h, h);
   tfw_tensor *loss = sq ? tfw_mean(sq, 0, NULL, false) : NULL;
   tfw_release(sq);

@@ -137,4 +137,23 @@ static inline void bench_run_cases(const bench_step_case *cases, size_t n, const
   }
 }
 
+
+/* Forward of an n-layer MLP: h = relu(h W[l] + B[l]) for every layer but the last, which
+ * has no relu. Returns the logits (new reference) or NULL. */
+static inline tfw_tensor *bench_mlp_forward(tfw_tensor *x, int n, tfw_tensor *const *W,
+                                            tfw_tensor *const *B) {
+  tfw_tensor *h = tfw_retain(x);
+  for (int l = 0; l < n; l++) {
+    tfw_tensor *m = tfw_matmul(h, W[l]);
+    tfw_tensor *a = m ? tfw_add(m, B[l]) : NULL;
+    tfw_release(m);
+    tfw_release(h);
+    if (!a || l == n - 1) return a;
+    h = tfw_relu(a);
+    tfw_release(a);
+    if (!h) return NULL;
+  }
+  return h;
+}
+
 #endif

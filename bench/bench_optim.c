@@ -46,21 +46,8 @@ static void mlp_setup(void) {
 
 static int mlp_step(void) {
   tfw_optimizer_zero_grad(SGD, true);
-  tfw_tensor *h = tfw_retain(X);
-  for (int l = 0; l < 3; l++) {
-    tfw_tensor *m = tfw_matmul(h, W[l]);
-    tfw_tensor *a = m ? tfw_add(m, B[l]) : NULL;
-    tfw_release(m);
-    tfw_release(h);
-    if (!a) return -1;
-    if (l < 2) {
-      h = tfw_relu(a);
-      tfw_release(a);
-      if (!h) return -1;
-    } else {
-      h = a;
-    }
-  }
+  tfw_tensor *h = bench_mlp_forward(X, 3, W, B);
+  if (!h) return -1;
   tfw_tensor *loss = tfw_cross_entropy(h, Y, NULL, "mean", -100, 0.0);
   tfw_release(h);
   if (!loss) return -1;
