@@ -92,16 +92,39 @@ static int count_lines(const char *s) {
   return n;
 }
 
-/* ---- learning, and what the run directory holds ---------------------------------------- */
-Test(trainer, learns_and_writes_run_dir) {
+/* The learning tests' set-up: train (1024, shuffled batches of 32) and test (512) loaders
+ * over the synthetic problem, an MLP, and Adam (lr 1e-2) over its parameters. */
+typedef struct fixture {
+  problem tr, te;
+  tfw_loader *ltr, *lte;
+  tfw_module *m;
+  tfw_optimizer *opt;
+} fixture;
+
+static fixture fixture_new(double dropout) {
+  fixture f;
   tfw_manual_seed(5);
-  problem tr = make_problem(1024, 1), te = make_problem(512, 2);
-  tfw_loader *ltr = loader(tr.ds, 32, true), *lte = loader(te.ds, 128, false);
-  tfw_module *m = mlp(0.1);
+  f.tr = make_problem(1024, 1), f.te = make_problem(512, 2);
+  f.ltr = loader(f.tr.ds, 32, true), f.lte = loader(f.te.ds, 128, false);
+  f.m = mlp(dropout);
   tfw_optim_options oo = tfw_optim_defaults(TFW_OPTIM_ADAM);
   oo.lr = 1e-2;
-  tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAM, &oo);
-  cr_assert_eq(tfw_optimizer_add_module_params(opt, m, &oo, NULL, NULL), TFW_OK);
+  f.opt = tfw_optimizer_new(TFW_OPTIM_ADAM, &oo);
+  cr_assert_eq(tfw_optimizer_add_module_params(f.opt, f.m, &oo, NULL, NULL), TFW_OK);
+  return f;
+}
+
+static void fixture_free(fixture *f) {
+  tfw_optimizer_release(f->opt);
+  tfw_module_release(f->m);
+  tfw_loader_free(f->ltr), tfw_loader_free(f->lte);
+  free_problem(&f->tr), free_problem(&f->te);
+}
+
+/* ---- learning, and what the run directory holds ---------------------------------------- */
+Test(trainer, learns_and_writes_run_dir) {
+  fixture fx = fixture_new(0.1);
+  tfw_module *m = fx.m;
   char base[256], dir[300];
   tmpdir(base, sizeof base, "learn");
   snprintf(dir, sizeof dir, "%s/runs/a", base); /* parents are created (mkdir -p) */
@@ -110,7 +133,7 @@ Test(trainer, learns_and_writes_run_dir) {
   c.run_dir = dir;
   c.progress = false;
   c.topk = 2;
-  tfw_trainer *t = tfw_trainer_new(&c, m, opt, NULL, ltr, lte);
+  tfw_trainer *t = tfw_trainer_new(&c, m, fx.opt, NULL, fx.ltr, fx.lte);
   cr_assert(t, "%s", tfw_last_error());
   cr_assert_eq(tfw_trainer_fit(t), TFW_OK, "%s", tfw_last_error());
   cr_assert_eq(tfw_trainer_step(t), 4 * 32);
@@ -121,8 +144,8 @@ Test(trainer, learns_and_writes_run_dir) {
 
   /* the evaluation agrees with a direct computation of the accuracy */
   tfw_module_train(m, false);
-  tfw_tensor *lg = tfw_module_call(m, te.x);
-  tfw_tensor *am = tfw_argmax(lg, 1, false), *eq = tfw_eq(am, te.y), *s = tfw_sum(eq, 0, NULL, false);
+  tfw_tensor *lg = tfw_module_call(m, fx.te.x);
+  tfw_tensor *am = tfw_argmax(lg, 1, false), *eq = tfw_eq(am, fx.te.y), *s = tfw_sum(eq, 0, NULL, false);
   double hits;
   tfw_item(s, &hits);
   cr_assert_float_eq(ev.accuracy, hits / 512, 1e-12);
@@ -152,10 +175,7 @@ Test(trainer, learns_and_writes_run_dir) {
   cr_assert(tb, "TensorBoard event file written");
 
   tfw_trainer_free(t);
-  tfw_optimizer_release(opt);
-  tfw_module_release(m);
-  tfw_loader_free(ltr), tfw_loader_free(lte);
-  free_problem(&tr), free_problem(&te);
+  fixture_free(&fx);
   rm_rf(base);
   th_expect_no_leaks();
 }
@@ -428,14 +448,7 @@ static tfw_status count_skipped(void *ctx, tfw_trainer *t, const tfw_train_metri
 }
 
 Test(trainer, autocast_f16_with_loss_scaler) {
-  tfw_manual_seed(5);
-  problem tr = make_problem(1024, 1), te = make_problem(512, 2);
-  tfw_loader *ltr = loader(tr.ds, 32, true), *lte = loader(te.ds, 128, false);
-  tfw_module *m = mlp(0.0);
-  tfw_optim_options oo = tfw_optim_defaults(TFW_OPTIM_ADAM);
-  oo.lr = 1e-2;
-  tfw_optimizer *opt = tfw_optimizer_new(TFW_OPTIM_ADAM, &oo);
-  cr_assert_eq(tfw_optimizer_add_module_params(opt, m, &oo, NULL, NULL), TFW_OK);
+  fixture fx = fixture_new(0.0);
   /* a huge initial scale overflows float16 gradients at first: those steps are skipped and
    * the scale backs off until they fit */
   tfw_grad_scaler *sc = tfw_grad_scaler_new(1e12, 2.0, 0.5, 50, true);
@@ -449,7 +462,7 @@ Test(trainer, autocast_f16_with_loss_scaler) {
   c.clip_grad_norm = 5.0;
   c.callbacks.ctx = &skipped;
   c.callbacks.on_step_end = count_skipped;
-  tfw_trainer *t = tfw_trainer_new(&c, m, opt, NULL, ltr, lte);
+  tfw_trainer *t = tfw_trainer_new(&c, fx.m, fx.opt, NULL, fx.ltr, fx.lte);
   cr_assert_eq(tfw_trainer_fit(t), TFW_OK, "%s", tfw_last_error());
   tfw_eval_result ev = tfw_trainer_last_eval(t);
   cr_assert_gt(ev.accuracy, 0.85, "accuracy %g", ev.accuracy);
@@ -459,9 +472,6 @@ Test(trainer, autocast_f16_with_loss_scaler) {
   cr_assert_gt(tfw_grad_scaler_get_scale(sc), 1.0);
   tfw_trainer_free(t);
   tfw_grad_scaler_release(sc);
-  tfw_optimizer_release(opt);
-  tfw_module_release(m);
-  tfw_loader_free(ltr), tfw_loader_free(lte);
-  free_problem(&tr), free_problem(&te);
+  fixture_free(&fx);
   th_expect_no_leaks();
 }
